@@ -1,0 +1,238 @@
+"""The ``muselink`` command line. Errors exit non-zero with one clear line on stderr."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import DEFAULT_MAX_MESSAGE_BYTES, DaemonConfig, default_endpoint, parse_size
+
+HOSTS = {"krita": "muselink.host_addons.krita.installer", "blender": "muselink.host_addons.blender.installer"}
+
+
+class CliError(Exception):
+    """An error the user can fix; printed as one line."""
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+
+
+def cmd_serve(args) -> int:
+    from .daemon import Daemon
+
+    lanes = dict(item.split("=") for item in args.lanes.split(",")) if args.lanes else {"interactive": 2, "heavy": 1}
+    config = DaemonConfig(endpoint=args.endpoint, device=args.device,
+                          model_memory_bytes=parse_size(args.model_memory) if args.model_memory else 0,
+                          max_message_bytes=parse_size(args.max_message_size),
+                          lanes={k: int(v) for k, v in lanes.items()},
+                          curve_secret_key=args.curve_secret, curve_clients_dir=args.curve_clients)
+    from .endpoints import EndpointError
+
+    try:
+        return Daemon(config).serve()
+    except EndpointError as exc:
+        raise CliError(str(exc)) from None
+    except Exception as exc:
+        if type(exc).__name__ == "ZMQError":
+            raise CliError(f"cannot bind {config.endpoint}: {exc} (is another muselink daemon running?)") from None
+        raise
+
+
+def _client(args, name="cli"):
+    from muselink.bridge.client import Client
+
+    return Client(args.endpoint, name=name, timeout=args.timeout)
+
+
+def cmd_status(args) -> int:
+    with _client(args) as client:
+        status = client.hello()
+    if args.json:
+        print(json.dumps(status.header(), indent=1))
+        return 0
+    print(f"muselink daemon {status.daemon_version} at {args.endpoint} (protocol {status.protocol}, "
+          f"device {status.plugins.get('device')})")
+    for name, lane in status.lanes.items():
+        print(f"  lane {name:12s} workers {lane['workers']}  running {lane['running']}  queued {lane['queued']}")
+    for name, state in status.plugins.get("loaded", {}).items():
+        print(f"  plugin {name}: {state}")
+    print(f"  {len(status.capabilities)} capabilities (muselink capabilities)")
+    return 0
+
+
+def cmd_capabilities(args) -> int:
+    with _client(args) as client:
+        caps = client.hello().capabilities
+    if args.json:
+        print(json.dumps(caps, indent=1))
+        return 0
+    for cap in caps:
+        flag = "" if cap["available"] else f"  [unavailable: {cap['unavailable_reason']}]"
+        print(f"{cap['name']:20s} {cap['lane']:12s} {cap['summary']}{flag}")
+        for p in cap["params"]:
+            rng = f" [{p.get('min')}..{p.get('max')}]" if "min" in p else ""
+            choices = f" {{{', '.join(map(str, p['choices']))}}}" if p.get("choices") else ""
+            print(f"    -p {p['name']}=<{p['type']}> default {p['default']!r}{rng}{choices}  {p['help']}")
+    return 0
+
+
+def parse_params(items: list[str]) -> dict:
+    params = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"parameter {item!r} must look like key=value")
+        params[key.strip()] = value
+    return params
+
+
+def cmd_run(args) -> int:
+    from muselink.bridge.client import DaemonUnavailable, JobFailed
+    from muselink.bridge import protocol as P
+
+    from .files import read_image, read_input, save_payload, transparent_mask
+
+    payloads = {}
+    try:
+        if args.input:
+            payloads["notes" if Path(args.input).suffix.lower() in (".mid", ".midi") else "image"] = read_input(args.input)
+        if args.style_image:
+            payloads["style"] = read_image(args.style_image, "RGB")
+        if args.mask:
+            payloads["mask"] = read_image(args.mask, "L")
+        elif args.capability.endswith("inpaint") and "image" in payloads:
+            mask = transparent_mask(payloads["image"])
+            if mask is not None:
+                payloads["mask"] = mask
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    params = parse_params(args.param)
+    bar = None
+
+    def on_event(event):
+        nonlocal bar
+        if isinstance(event, P.Progress) and not args.quiet:
+            if bar is None:
+                from tqdm import tqdm
+
+                bar = tqdm(total=100, desc=args.capability, unit="%", file=sys.stderr, leave=False)
+            bar.n = round(event.fraction * 100)
+            bar.set_postfix_str(event.message[:40])
+            bar.refresh()
+
+    with _client(args) as client:
+        try:
+            client.hello()
+            result = client.run(args.capability, payloads, params, on_event=on_event, timeout=args.job_timeout)
+        except JobFailed as exc:
+            raise CliError(str(exc)) from None
+        except DaemonUnavailable as exc:
+            raise CliError(str(exc)) from None
+        finally:
+            if bar is not None:
+                bar.close()
+    outputs = list(result.payloads.items())
+    if not outputs:
+        raise CliError(f"{args.capability} returned no output")
+    out = Path(args.output)
+    for i, (name, payload) in enumerate(outputs):
+        path = out if i == 0 else out.with_name(f"{out.stem}.{name}{out.suffix}")
+        save_payload(payload, path, result.meta)
+        print(path)
+    if args.meta:
+        print(json.dumps(result.meta, indent=1, default=str))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.output))
+
+
+def cmd_install(args) -> int:
+    module = importlib.import_module(HOSTS[args.host])
+    return module.install(args) if args.action == "install" else module.uninstall(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="muselink", description="Generative models inside Krita, Blender and your DAW.")
+    parser.add_argument("--version", action="version", version=f"muselink {__version__}")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_endpoint(p):
+        p.add_argument("--endpoint", default=default_endpoint(), help="daemon address (env MUSELINK_ENDPOINT)")
+        p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the daemon to answer")
+        return p
+
+    p = sub.add_parser("serve", help="run the daemon")
+    p.add_argument("--endpoint", default=default_endpoint(), help="tcp://127.0.0.1:5757 (default) or ipc://PATH")
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
+    p.add_argument("--model-memory", default="", help="model cache budget, e.g. 8G (default: half of RAM)")
+    p.add_argument("--max-message-size", default=str(DEFAULT_MAX_MESSAGE_BYTES), help="refuse bigger messages, e.g. 512M")
+    p.add_argument("--lanes", default="", help="lane=workers,... (default interactive=2,heavy=1)")
+    p.add_argument("--curve-secret", default=None, help="CurveZMQ secret key file; required to bind a non-loopback address")
+    p.add_argument("--curve-clients", default=None, help="folder of authorised client public keys (CurveZMQ)")
+    p.set_defaults(func=cmd_serve)
+
+    p = with_endpoint(sub.add_parser("status", help="show the daemon's state"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+
+    p = with_endpoint(sub.add_parser("capabilities", help="list capabilities and their parameters"))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_capabilities)
+
+    p = with_endpoint(sub.add_parser("run", help="run a capability through the daemon"))
+    p.add_argument("capability")
+    p.add_argument("--input", "-i", help="image (png/jpg/…) or MIDI file")
+    p.add_argument("--style-image", help="style picture for style capabilities")
+    p.add_argument("--mask", help="mask image (white = change); for inpaint, default is the input's transparent pixels")
+    p.add_argument("--output", "-o", required=True)
+    p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="capability parameter (repeatable)")
+    p.add_argument("--job-timeout", type=float, default=None, help="cancel the job after this many seconds")
+    p.add_argument("--meta", action="store_true", help="print the result's metadata as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="start a daemon, stylize sample images, write the results, stop")
+    p.add_argument("--output", "-o", default="out/demo")
+    p.set_defaults(func=cmd_demo)
+
+    for action in ("install", "uninstall"):
+        p = sub.add_parser(action, help=f"{action} a host add-on (krita, blender)")
+        p.add_argument("host", choices=sorted(HOSTS))
+        p.add_argument("--profile", help="Krita: the resource folder (default: the user's)")
+        p.add_argument("--blender", help="Blender: path to the blender executable (default: on PATH)")
+        p.add_argument("--user-resources", help="Blender: BLENDER_USER_RESOURCES folder to install into")
+        p.set_defaults(func=cmd_install, action=action)
+
+    from .registry import Registry
+
+    Registry().pm.hook.muselink_add_commands(subparsers=sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.log_level)
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, ConnectionError, TimeoutError) as exc:
+        print(f"muselink: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("muselink: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The muselink plugin contract: every hook a plugin may implement.
+
+Plugins are modules or objects with functions marked ``@hookimpl``. Built-in capabilities are
+ordinary plugins (see ``muselink.plugins.DEFAULT_PLUGINS``); third-party plugins are found
+through the entry-point group ``muselink.plugins.v1``. A plugin that fails to load is reported
+in ``status`` and skipped.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .capability import Capability
+    from .config import DaemonConfig
+
+PROJECT = "muselink"
+ENTRY_POINT_GROUP = "muselink.plugins.v1"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def muselink_capabilities() -> "list[Capability]":
+    """Return the capabilities this plugin provides.
+
+    Called once when the daemon (or the CLI) builds its registry. Each result is a list of
+    :class:`muselink.core.capability.Capability`; all lists are concatenated. A name offered by
+    two plugins keeps the first registered one (later plugins are called first by pluggy, so a
+    third-party plugin can override a built-in, which is ``trylast``). Not ``firstresult``.
+    """
+
+
+@hookspec
+def muselink_configure(config: "DaemonConfig") -> None:
+    """Receive the daemon configuration (device, model memory budget, config dir) before serving.
+
+    Called once in the daemon process before the first job. Return value ignored; not ``firstresult``.
+    """
+
+
+@hookspec
+def muselink_add_commands(subparsers: "argparse._SubParsersAction") -> None:
+    """Add sub-commands to the ``muselink`` CLI (e.g. ``muselink models``, ``muselink train``).
+
+    ``subparsers`` is argparse's sub-parser collection; set ``func=callable(args) -> int`` as the
+    parser default to handle the command. Return value ignored; not ``firstresult``.
+    """
+
+
+@hookspec
+def muselink_shutdown() -> None:
+    """Release resources (models, threads, files) when the daemon stops. Return value ignored."""

@@ -1,0 +1,58 @@
+"""The plugin manager: loads built-in and third-party plugins and indexes their capabilities."""
+from __future__ import annotations
+
+import importlib
+import logging
+from importlib.metadata import entry_points
+
+import pluggy
+
+from . import hookspecs
+from .capability import Capability
+
+log = logging.getLogger("muselink.plugins")
+
+
+class Registry:
+    """A pluggy manager plus the capability index built from ``muselink_capabilities``."""
+
+    def __init__(self, load_entry_points: bool = True, builtins: tuple[str, ...] | None = None):
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, str] = {}  # plugin name -> "ok" or the load error
+        from muselink.plugins import DEFAULT_PLUGINS
+
+        for module_name in DEFAULT_PLUGINS if builtins is None else builtins:
+            self._load(module_name, lambda m=module_name: importlib.import_module(m))
+        if load_entry_points:
+            for ep in entry_points(group=hookspecs.ENTRY_POINT_GROUP):
+                self._load(ep.name, ep.load)
+        self.capabilities = self._collect()
+
+    def _load(self, name: str, loader) -> None:
+        try:
+            plugin = loader()
+            self.pm.register(plugin, name=name)
+            self.plugins[name] = "ok"
+        except Exception as exc:  # a broken plugin is reported, never fatal
+            self.plugins[name] = f"failed to load: {type(exc).__name__}: {exc}"
+            log.warning("plugin %s %s", name, self.plugins[name])
+
+    def register(self, plugin, name: str) -> None:
+        """Register an extra plugin object (used by tests and embedding code) and re-index."""
+        self.pm.register(plugin, name=name)
+        self.plugins[name] = "ok"
+        self.capabilities = self._collect()
+
+    def _collect(self) -> dict[str, Capability]:
+        found: dict[str, Capability] = {}
+        for caps in self.pm.hook.muselink_capabilities():
+            for cap in caps or ():
+                found.setdefault(cap.name, cap)
+        return dict(sorted(found.items()))
+
+    def get(self, name: str) -> Capability:
+        try:
+            return self.capabilities[name]
+        except KeyError:
+            raise KeyError(f"unknown capability {name!r}; available: {', '.join(self.capabilities) or 'none'}") from None

@@ -1,0 +1,7 @@
+"""Built-in capabilities. Each module listed here is an ordinary pluggy plugin, registered
+before third-party ones (and with ``trylast`` hooks, so a third-party plugin can override)."""
+
+DEFAULT_PLUGINS = (
+    "muselink.plugins.debug",
+    "muselink.plugins.style_fast",
+)

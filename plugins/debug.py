@@ -1,0 +1,25 @@
+"""``debug.echo``: returns its input image unchanged. For transport tests and benchmarks."""
+from __future__ import annotations
+
+import time
+
+from muselink.core.capability import Capability, InputSpec, JobOutput, Param
+from muselink.core.hookspecs import hookimpl
+
+
+def echo(inputs: dict, params: dict, ctx) -> JobOutput:
+    steps, delay = params["steps"], params["delay"]
+    for step in range(steps):  # optional slow mode, so lanes and cancel can be exercised
+        ctx.progress(step / steps, f"step {step + 1}/{steps}", step + 1, steps)
+        time.sleep(delay)
+    return JobOutput(payloads={"image": inputs["image"]})
+
+
+@hookimpl(trylast=True)
+def muselink_capabilities():
+    return [Capability(
+        name="debug.echo", summary="Return the input image unchanged (transport tests, benchmarks).",
+        run=echo, lane="interactive",
+        params=(Param("steps", "int", 0, "pretend work: number of steps", 0, 10000),
+                Param("delay", "float", 0.0, "seconds per pretend step", 0.0, 60.0)),
+        inputs=(InputSpec("image", "image"),), outputs=("image",))]
