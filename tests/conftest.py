@@ -1,0 +1,76 @@
+"""Shared fixtures: a real ``muselink serve`` subprocess on a free port, and clients for it."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from muselink.bridge.client import Client
+from muselink.core.demo import free_endpoint, start_daemon, stop_daemon
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_host(*programs: str) -> None:
+    """Skip when a host program is missing, except in CI where a missing host is a failure."""
+    missing = [p for p in programs if shutil.which(p) is None]
+    if missing:
+        message = f"host program(s) not installed: {', '.join(missing)} (make hosts installs them)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def isolated_config(tmp_path, monkeypatch):
+    """Point muselink's config and cache dirs at a temp folder."""
+    monkeypatch.setenv("MUSELINK_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("MUSELINK_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path
+
+
+@pytest.fixture
+def daemon_factory(tmp_path):
+    """Start real daemons: ``daemon_factory(*serve_args, env={...})`` → (endpoint, process)."""
+    procs = []
+
+    def start(*args, endpoint=None, env=None):
+        endpoint = endpoint or free_endpoint()
+        env = {"MUSELINK_CONFIG_DIR": str(tmp_path / "config"), **(env or {})}
+        proc = start_daemon(endpoint, list(args), env=env)
+        procs.append(proc)
+        return endpoint, proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            stop_daemon(proc)
+
+
+@pytest.fixture
+def daemon(daemon_factory):
+    """The endpoint of a fresh real daemon."""
+    endpoint, _ = daemon_factory()
+    return endpoint
+
+
+@pytest.fixture
+def client_factory():
+    clients = []
+
+    def make(endpoint, name="test", timeout=10.0):
+        client = Client(endpoint, name=name, timeout=timeout)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def client(daemon, client_factory):
+    c = client_factory(daemon)
+    c.hello()
+    return c
