@@ -15,11 +15,15 @@ def echo(inputs: dict, params: dict, ctx) -> JobOutput:
     return JobOutput(payloads={"image": inputs["image"]})
 
 
+PARAMS = (Param("steps", "int", 0, "pretend work: number of steps", 0, 10000),
+          Param("delay", "float", 0.0, "seconds per pretend step", 0.0, 60.0))
+
+
 @hookimpl(trylast=True)
 def muselink_capabilities():
-    return [Capability(
-        name="debug.echo", summary="Return the input image unchanged (transport tests, benchmarks).",
-        run=echo, lane="interactive",
-        params=(Param("steps", "int", 0, "pretend work: number of steps", 0, 10000),
-                Param("delay", "float", 0.0, "seconds per pretend step", 0.0, 60.0)),
-        inputs=(InputSpec("image", "image"),), outputs=("image",))]
+    return [
+        Capability(name="debug.echo", summary="Return the input image unchanged (transport tests, benchmarks).",
+                   run=echo, lane="interactive", params=PARAMS, inputs=(InputSpec("image", "image"),)),
+        Capability(name="debug.work", summary="Heavy-lane twin of debug.echo, for lane and cancel tests.",
+                   run=echo, lane="heavy", params=PARAMS, inputs=(InputSpec("image", "image"),)),
+    ]
