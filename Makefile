@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast hosts bench clean
+.PHONY: demo test test-fast hosts bench clean bpy
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,6 +16,19 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --no-deps open-clip-torch ftfy
 	touch $@
 
+# Blender-as-a-module (PyPI bpy, cp311 only, ~1 GB) in its own venv, for the Blender 4.5 end-to-end tests
+PY311 ?= python3.11
+BPY_VENV := .venv-bpy
+BPY_STAMP := $(BPY_VENV)/.installed-stamp
+
+$(BPY_STAMP):
+	test -x $(BPY_VENV)/bin/python || $(PY311) -m venv $(BPY_VENV)
+	$(BPY_VENV)/bin/pip install -q --upgrade pip
+	$(BPY_VENV)/bin/pip install -q bpy==4.5.15
+	touch $@
+
+bpy: $(BPY_STAMP)
+
 # Host applications for the end-to-end tests (Debian packages; installed only when running as root)
 hosts:
 	bash .ci/install-hosts.sh
@@ -23,7 +36,7 @@ hosts:
 demo: $(STAMP)
 	$(BIN)/muselink demo
 
-test: $(STAMP) hosts
+test: $(STAMP) hosts $(BPY_STAMP)
 	$(BIN)/python -m pytest -ra
 
 test-fast: $(STAMP)
