@@ -74,3 +74,20 @@ def client(daemon, client_factory):
     c = client_factory(daemon)
     c.hello()
     return c
+
+
+@pytest.fixture(scope="module")
+def shared_daemon(tmp_path_factory):
+    """One real daemon for a whole test module (for tests that do not stop or break it)."""
+    endpoint = free_endpoint()
+    proc = start_daemon(endpoint, [], env={"MUSELINK_CONFIG_DIR": str(tmp_path_factory.mktemp("config"))})
+    yield endpoint
+    stop_daemon(proc)
+
+
+@pytest.fixture(scope="module")
+def shared_client(shared_daemon):
+    c = Client(shared_daemon, name="shared", timeout=10.0)
+    c.hello()
+    yield c
+    c.close()
