@@ -24,11 +24,13 @@ def free_endpoint() -> str:
         return f"tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
-def start_daemon(endpoint: str, extra: list[str] | None = None, env: dict | None = None) -> subprocess.Popen:
-    """Start ``muselink serve`` as a subprocess and wait until it answers ``hello``."""
+def start_daemon(endpoint: str, extra: list[str] | None = None, env: dict | None = None,
+                 client_options: dict | None = None) -> subprocess.Popen:
+    """Start ``muselink serve`` as a subprocess and wait until it answers ``hello``
+    (asked by a client made with ``client_options``, e.g. CurveZMQ keys)."""
     proc = subprocess.Popen([sys.executable, "-m", "muselink.core.cli", "--log-level", "warning", "serve",
                              "--endpoint", endpoint, *(extra or [])], env={**os.environ, **(env or {})})
-    with Client(endpoint, name="probe", timeout=0.5) as client:
+    with Client(endpoint, name="probe", timeout=0.5, **(client_options or {})) as client:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if proc.poll() is not None:

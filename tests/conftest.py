@@ -35,10 +35,10 @@ def daemon_factory(tmp_path):
     """Start real daemons: ``daemon_factory(*serve_args, env={...})`` → (endpoint, process)."""
     procs = []
 
-    def start(*args, endpoint=None, env=None):
+    def start(*args, endpoint=None, env=None, client_options=None):
         endpoint = endpoint or free_endpoint()
         env = {"MUSELINK_CONFIG_DIR": str(tmp_path / "config"), **(env or {})}
-        proc = start_daemon(endpoint, list(args), env=env)
+        proc = start_daemon(endpoint, list(args), env=env, client_options=client_options)
         procs.append(proc)
         return endpoint, proc
 
