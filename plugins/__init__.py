@@ -4,4 +4,5 @@ before third-party ones (and with ``trylast`` hooks, so a third-party plugin can
 DEFAULT_PLUGINS = (
     "muselink.plugins.debug",
     "muselink.plugins.style_fast",
+    "muselink.host_addons.midi.commands",
 )

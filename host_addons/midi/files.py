@@ -1,0 +1,119 @@
+"""File workflows for DAWs without virtual ports: continue, infill, and a drop folder.
+
+Each takes a bridge client (any object with ``run(capability, payloads, params, timeout=)``)
+and plain paths; no MIDI ports are involved.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from muselink.bridge.payloads import NotesData
+
+from .midifile import append, midi_from_notes, notes_from_midi, notes_from_payloads
+
+log = logging.getLogger("muselink.midi")
+ANSWER_SUFFIX = ".muselink.mid"
+
+
+def read_notes(path: Path) -> NotesData:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"MIDI file not found: {path}")
+    notes = notes_from_midi(path.read_bytes(), str(path))
+    if not notes.notes:
+        raise ValueError(f"{path} has no notes to continue")
+    return notes
+
+
+def write_notes(notes: NotesData, path: Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(midi_from_notes(notes))
+    tmp.replace(path)  # a DAW watching the folder never sees half a file
+    return path
+
+
+def continue_file(client, src: Path, dst: Path, params: dict, answer_only: bool = False,
+                  timeout: Optional[float] = None) -> NotesData:
+    """Write ``src`` + its continuation (or only the continuation) to ``dst``; returns what was written."""
+    notes = read_notes(src)
+    result = client.run("music.continue", {"notes": notes}, params, timeout=timeout)
+    answer = notes_from_payloads(result.payloads, "music.continue result")
+    out = answer if answer_only else append(notes, answer)
+    write_notes(out, dst)
+    return out
+
+
+def infill_file(client, src: Path, dst: Path, from_bar: int, to_bar: int, params: dict,
+                timeout: Optional[float] = None) -> NotesData:
+    """Regenerate bars ``from_bar``..``to_bar`` of ``src`` and write the whole piece to ``dst``."""
+    if to_bar < from_bar:
+        raise ValueError(f"--to ({to_bar}) must not be before --from ({from_bar})")
+    notes = read_notes(src)
+    result = client.run("music.infill", {"notes": notes}, {**params, "from_bar": from_bar, "to_bar": to_bar},
+                        timeout=timeout)
+    out = notes_from_payloads(result.payloads, "music.infill result")
+    write_notes(out, dst)
+    return out
+
+
+def answer_path(path: Path) -> Path:
+    return path.with_name(path.stem + ANSWER_SUFFIX)
+
+
+def pending_files(folder: Path, done: set) -> list:
+    """``.mid`` files in ``folder`` that are not answers and have no answer yet."""
+    found = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in (".mid", ".midi") or path.name.endswith(ANSWER_SUFFIX):
+            continue
+        if path in done or answer_path(path).exists():
+            continue
+        found.append(path)
+    return found
+
+
+def watch(client, folder: Path, params: dict, once: bool = False, interval: float = 0.5,
+          settle: float = 0.3, stop: Callable[[], bool] = lambda: False, answer_only: bool = True,
+          report: Callable[[str], None] = print, job_timeout: Optional[float] = None) -> int:
+    """Answer every new ``.mid`` dropped in ``folder`` with ``<name>.muselink.mid`` beside it.
+
+    A file is taken once its size stops changing for ``settle`` s. A file that fails is reported
+    and skipped (not retried until it changes). ``once``: answer what is there now and return.
+    Returns the number of answers written.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"drop folder not found: {folder}")
+    done: dict = {}
+    written = 0
+    sizes: dict = {}
+    while not stop():
+        for path in pending_files(folder, set()):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                continue
+            if done.get(path) == stat.st_mtime_ns:
+                continue
+            seen = sizes.get(path)
+            if not once and (seen is None or seen[0] != stat.st_size or time.monotonic() - seen[1] < settle):
+                if seen is None or seen[0] != stat.st_size:
+                    sizes[path] = (stat.st_size, time.monotonic())
+                continue
+            done[path] = stat.st_mtime_ns
+            try:
+                continue_file(client, path, answer_path(path), params, answer_only=answer_only, timeout=job_timeout)
+            except (ValueError, RuntimeError) as exc:
+                report(f"{path.name}: {exc}")
+                continue
+            written += 1
+            report(f"{path.name} -> {answer_path(path).name}")
+        if once:
+            break
+        time.sleep(interval)
+    return written
