@@ -1,0 +1,46 @@
+"""Helpers shared by the benchmarks: a daemon for the run, timing, and a results table."""
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+
+from muselink.core.demo import free_endpoint, start_daemon, stop_daemon
+
+
+@contextlib.contextmanager
+def running_daemon(*args: str):
+    endpoint = free_endpoint()
+    proc = start_daemon(endpoint, list(args))
+    try:
+        yield endpoint
+    finally:
+        stop_daemon(proc)
+
+
+def timed(fn, repeat: int, warmup: int = 1) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def median(times: list[float]) -> float:
+    return statistics.median(times)
+
+
+def percentile(times: list[float], q: float) -> float:
+    ordered = sorted(times)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def table(rows: list[list], header: list[str]) -> str:
+    cells = [header] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
