@@ -4,5 +4,6 @@ before third-party ones (and with ``trylast`` hooks, so a third-party plugin can
 DEFAULT_PLUGINS = (
     "muselink.plugins.debug",
     "muselink.plugins.style_fast",
+    "muselink.plugins.diffusion",
     "muselink.host_addons.midi.commands",
 )
