@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[music,diffusion,vgg,test]"
 	# only for the real CLIP BPE vocabulary used by the tiny test pipelines; its deps would pull torchvision
-	$(BIN)/pip install -q --no-deps open-clip-torch ftfy
+	$(BIN)/pip install -q --no-deps open-clip-torch
 	touch $@
 
 # Blender-as-a-module (PyPI bpy, cp311 only, ~1 GB) in its own venv, for the Blender 4.5 end-to-end tests
