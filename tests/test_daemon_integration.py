@@ -224,3 +224,18 @@ def test_client_reports_unreachable_daemon_clearly():
     with Client("tcp://127.0.0.1:9", timeout=0.5) as client:
         with pytest.raises(ConnectionError, match="muselink serve"):
             client.hello()
+
+
+def test_event_loop_client_gets_every_reply_through_its_file_descriptor(client):
+    """The non-blocking API: wait on fileno() (as a Qt socket notifier does), drain, never block."""
+    import select
+
+    seen = []
+    handle = client.submit("debug.echo", {"image": IMG}, {"steps": 5, "delay": 0.02}, on_event=seen.append)
+    deadline = time.monotonic() + 10
+    while not handle.done and time.monotonic() < deadline:
+        select.select(client.fds(), [], [], 0.1)  # edge-triggered: drain everything each wake-up
+        started = time.perf_counter()
+        client.drain()
+        assert time.perf_counter() - started < 0.05
+    assert [type(e).__name__ for e in seen] == ["Accepted"] + ["Progress"] * 5 + ["Result"]
