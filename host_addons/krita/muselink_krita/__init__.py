@@ -1,0 +1,18 @@
+"""muselink docker for Krita.
+
+Inside Krita this package puts its ``_vendor`` folder (bridge, host contract, pluggy, pyzmq,
+written by ``muselink install krita``) first on ``sys.path`` and registers the docker. Outside
+Krita (unit tests) importing it does nothing else, so the pure modules stay testable.
+"""
+import importlib.util
+import os
+import sys
+
+_VENDOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_vendor")
+if os.path.isdir(_VENDOR) and _VENDOR not in sys.path:
+    sys.path.insert(0, _VENDOR)
+
+if importlib.util.find_spec("krita") is not None:
+    from .krita_host import register
+
+    register()

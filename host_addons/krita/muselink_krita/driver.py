@@ -1,0 +1,229 @@
+"""End-to-end test driver, active only when ``MUSELINK_KRITA_DRIVER`` names a JSON spec.
+
+Once Krita's window is up it makes a document and a selection, then works the docker's own
+widgets (capability picker, parameter editors, Apply) exactly as a user would, waits on the
+panel's state without blocking the event loop, and writes a JSON report, raw pixel dumps and a
+screenshot for the test to judge. It receives the Krita API objects; it does not import ``krita``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Callable, NamedTuple
+
+from PyQt5.QtCore import QTimer
+
+
+_ACTIVE: list = []
+
+
+class Api(NamedTuple):
+    krita: object
+    selection: type
+    dockers: list
+    close: Callable[[], None]
+
+
+def gradient_bgra(width: int, height: int) -> bytes:
+    """A colourful test picture (BGRA): diagonal bands, so style changes show."""
+    out = bytearray(width * height * 4)
+    for y in range(height):
+        for x in range(width):
+            i = (y * width + x) * 4
+            out[i:i + 4] = bytes((((x * 3 + y) // 2) % 256, (y * 255) // max(1, height - 1),
+                                  (x * 255) // max(1, width - 1), 255))
+    return bytes(out)
+
+
+def ellipse_mask(width: int, height: int, box: tuple) -> bytes:
+    bx, by, bw, bh = box
+    cx, cy, rx, ry = bx + bw / 2, by + bh / 2, bw / 2, bh / 2
+    return bytes(255 if ((x + 0.5 - cx) / rx) ** 2 + ((y + 0.5 - cy) / ry) ** 2 <= 1 else 0
+                 for y in range(height) for x in range(width))
+
+
+def set_editor(editor, value) -> None:
+    name = type(editor).__name__
+    if name == "QComboBox":
+        editor.setCurrentIndex(editor.findText(str(value)))
+    elif name == "QSpinBox":
+        editor.setValue(int(value))
+    elif name == "QCheckBox":
+        editor.setChecked(bool(value))
+    elif name == "QSlider":
+        editor.setValue(int(value))
+    elif name == "QPlainTextEdit":
+        editor.setPlainText(str(value))
+    else:
+        editor.setText(str(value))
+
+
+class Driver:
+    def __init__(self, api: Api, spec: dict):
+        self.api, self.spec = api, spec
+        self.out = spec["out"]
+        self.report = {"scenario": spec["scenario"], "steps": []}
+        self.script = self.run()
+        self.wait_until = None
+        self.deadline = None
+        self.last_tick = None
+        self.max_gap = 0.0
+        self.timer = QTimer()
+        self.timer.setInterval(50)
+        self.timer.timeout.connect(self.tick)
+
+    def note(self, text: str) -> None:
+        self.report["steps"].append(f"{time.monotonic():.2f} {text}")
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if self.last_tick is not None and self.report.get("measure_gaps"):
+            self.max_gap = max(self.max_gap, now - self.last_tick)
+        self.last_tick = now
+        try:
+            if self.wait_until is not None:
+                what, check = self.wait_until
+                if not check():
+                    if now > self.deadline:
+                        raise TimeoutError(f"timed out waiting for {what}")
+                    return
+                self.note(f"ok: {what}")
+                self.wait_until = None
+            step = next(self.script)
+            what, timeout, check = step
+            self.wait_until, self.deadline = (what, check), now + timeout
+        except StopIteration:
+            self.finish()
+        except Exception:
+            self.report["error"] = traceback.format_exc()
+            self.finish()
+
+    def finish(self) -> None:
+        self.timer.stop()
+        self.report["max_event_gap_s"] = round(self.max_gap, 3)
+        try:
+            if not self.report.get("screenshot"):
+                self.screenshot()
+        except Exception:
+            self.report.setdefault("error", traceback.format_exc())
+        with open(os.path.join(self.out, "report.json"), "w") as fh:
+            json.dump(self.report, fh, indent=1, default=str)
+        QTimer.singleShot(300, self.api.close)
+
+    def screenshot(self) -> None:
+        window = self.api.krita.activeWindow()
+        if window is not None:
+            path = os.path.join(self.out, "krita-docker.png")
+            self.report["screenshot"] = path if window.qwindow().grab().save(path) else None
+
+    def dump(self, name: str, data) -> None:
+        with open(os.path.join(self.out, name), "wb") as fh:
+            fh.write(bytes(data))
+
+    def panel_state(self) -> dict:
+        panel = self.panel
+        s = panel.controller.state
+        return {"connected": s.connected, "connection_text": panel.connection.text(), "busy": s.busy,
+                "progress": panel.progress.value(), "progress_text": panel.progress_label.text(),
+                "message": panel.message.text(), "apply_enabled": panel.apply_button.isEnabled(),
+                "cancel_enabled": panel.cancel_button.isEnabled(), "capability": panel.current_capability()}
+
+    # ---- the scenario ------------------------------------------------------------------------
+    def run(self):
+        spec, app = self.spec, self.api.krita
+        yield "the muselink docker", 60, lambda: bool(self.api.dockers) and app.activeWindow() is not None
+        docker = self.api.dockers[0]
+        for other in app.dockers():  # room for the docker in the screenshot
+            if other.objectName() not in (docker.objectName(), "KisLayerBox"):
+                other.hide()
+        docker.show()
+        docker.raise_()
+        app.activeWindow().qwindow().showMaximized()
+        self.panel = self.docker_panel = docker.panel
+        width, height = spec.get("size", (320, 240))
+        doc = app.createDocument(width, height, "muselink-test", "RGBA", "U8", "", 72.0)
+        app.activeWindow().addView(doc)
+        source = doc.rootNode().childNodes()[0]
+        source.setPixelData(gradient_bgra(width, height), 0, 0, width, height)
+        doc.setActiveNode(source)
+        box = tuple(spec.get("selection", (80, 60, 160, 120)))
+        selection = self.api.selection()
+        selection.setPixelData(ellipse_mask(width, height, box), 0, 0, width, height)
+        doc.setSelection(selection)
+        doc.refreshProjection()
+        doc.waitForDone()
+        yield "the document", 20, lambda: app.activeDocument() is not None
+        sel = doc.selection()
+        self.report.update(size=[width, height], source_name=source.name(),
+                           selection_bounds=[sel.x(), sel.y(), sel.width(), sel.height()] if sel else None)
+        self.dump("selection.raw", sel.pixelData(0, 0, width, height) if sel else b"")
+        self.dump("source_before.bgra", source.pixelData(0, 0, width, height))
+        capability = spec["capability"]
+        yield f"connected with {capability} listed", 60, \
+            lambda: self.panel.controller.state.connected and self.panel.capability.findData(capability) >= 0
+        self.report["panel_connected"] = self.panel_state()
+        panel = self.panel
+        panel.capability.setCurrentIndex(panel.capability.findData(capability))
+        panel.source.setCurrentIndex(panel.source.findData(spec.get("source", "layer")))
+        for name, value in spec.get("params", {}).items():
+            set_editor(panel.editors[name][1], value)
+        self.report["values"] = panel.values()
+        layers_before = [n.name() for n in doc.rootNode().childNodes()]
+        self.report["layers_before"] = layers_before
+        self.report["measure_gaps"] = True
+        panel.apply_button.click()
+        self.note("clicked Apply")
+        if spec["scenario"] == "apply":
+            yield "the job to finish", 120, lambda: not panel.controller.state.busy and \
+                panel.progress_label.text() in ("done", "failed", "cancelled")
+            doc.waitForDone()
+            self.report["panel_final"] = self.panel_state()
+            self.report["history"] = panel.history
+            self.report["layers_after"] = [n.name() for n in doc.rootNode().childNodes()]
+            new = [n for n in doc.rootNode().childNodes() if n.name() == panel.controller.state.last_layer]
+            if new:
+                self.dump("result.bgra", new[0].pixelData(0, 0, width, height))
+            self.dump("source_after.bgra", source.pixelData(0, 0, width, height))
+            zoom = app.action("zoom_to_fit")
+            if zoom is not None:
+                zoom.trigger()
+            settle = time.monotonic() + 1.5  # let the canvas and the layer list repaint
+            yield "the canvas to repaint", 10, lambda: time.monotonic() > settle
+            self.screenshot()
+            self.report["screenshot_taken_before_undo"] = True
+            app.action("edit_undo").trigger()
+            doc.waitForDone()
+            yield "undo", 10, lambda: True
+            self.report["layers_after_undo"] = [n.name() for n in doc.rootNode().childNodes()]
+            self.dump("source_after_undo.bgra", source.pixelData(0, 0, width, height))
+        else:
+            yield "the job to report progress", 60, lambda: panel.controller.state.busy and panel.progress.value() > 0
+            self.report["panel_running"] = self.panel_state()
+            self.dump_marker("running")
+            yield "the panel to say disconnected", 60, lambda: not panel.controller.state.connected
+            self.report["panel_disconnected"] = self.panel_state()
+            self.report["gap_while_running_s"] = round(self.max_gap, 3)
+            self.screenshot()
+            self.dump_marker("disconnected")
+            yield "the panel to reconnect", 60, lambda: panel.controller.state.connected
+            self.report["panel_reconnected"] = self.panel_state()
+        self.report["history"] = panel.history
+
+    def dump_marker(self, name: str) -> None:
+        with open(os.path.join(self.out, name), "w") as fh:
+            fh.write(str(time.time()))
+
+
+def start(api: Api, spec_path: str) -> None:
+    try:
+        with open(spec_path) as fh:
+            spec = json.load(fh)
+        driver = Driver(api, spec)
+        _ACTIVE.append(driver)  # keep a reference alive
+        driver.timer.start()
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+        api.close()
