@@ -73,6 +73,7 @@ def cmd_bridge(args) -> int:
             print(json.dumps({"event": event, "t": round(time.perf_counter(), 6), **fields}, default=str), flush=True)
         else:
             detail = fields.pop("message", "")
+            fields.pop("notes", None)
             extra = " ".join(f"{k}={v}" for k, v in fields.items())
             print(f"muselink midi: {event} {extra} {detail}".rstrip(), file=sys.stderr, flush=True)
 
@@ -99,7 +100,9 @@ def cmd_bridge(args) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         if args.duration:
-            threading.Timer(args.duration, stop.set).start()
+            timer = threading.Timer(args.duration, stop.set)
+            timer.daemon = True
+            timer.start()
         report("ready", api=api, inport=inport.name, outport=outport.name, bpm=settings.bpm,
                grid=str(settings.grid), pause_beats=settings.pause_beats, trigger_cc=settings.trigger_cc)
         ports.run(engine, inbox, outport, stop)

@@ -232,8 +232,11 @@ class CallResponse:
         self.answer_release = self.capture.target.last_release
         answer = applied.handle["notes"]
         self.answers.append(applied.handle)
-        self.report("answer", job=job_id, notes=len(answer.notes), shift_s=round(applied.handle["shift"], 3),
-                    generated_s=round(now - self.capture.target.last_release, 3))
+        first_at = self.capture.target.beats.tick_to_time(answer.notes[0].start) + applied.handle["shift"]
+        self.report("answer", job=job_id, count=len(answer.notes), shift_s=round(applied.handle["shift"], 3),
+                    since_release_s=round(now - self.capture.target.last_release, 3), first_at=round(first_at, 6),
+                    ppq=answer.ppq, bpm=round(self.capture.target.beats.bpm, 3),
+                    notes=[[n.start, n.duration, n.pitch, n.velocity, n.channel] for n in answer.notes])
 
     def shutdown(self) -> None:
         """Cancel what is in flight and send All Notes Off (on cancel, Ctrl-C and exit)."""
