@@ -4,6 +4,7 @@ before third-party ones (and with ``trylast`` hooks, so a third-party plugin can
 DEFAULT_PLUGINS = (
     "muselink.plugins.debug",
     "muselink.plugins.style_fast",
+    "muselink.plugins.music",
     "muselink.plugins.diffusion",
     "muselink.host_addons.midi.commands",
 )
