@@ -12,7 +12,8 @@ _VENDOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_vendor")
 if os.path.isdir(_VENDOR) and _VENDOR not in sys.path:
     sys.path.insert(0, _VENDOR)
 
-if importlib.util.find_spec("krita") is not None:
+# MUSELINK_KRITA_REGISTER=0: import the modules without adding the docker (kritarunner API tests)
+if importlib.util.find_spec("krita") is not None and os.environ.get("MUSELINK_KRITA_REGISTER", "1") != "0":
     from .krita_host import register
 
     register()

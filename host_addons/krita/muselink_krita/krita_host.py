@@ -34,7 +34,13 @@ class LayerHandle(NamedTuple):
 
 
 class KritaAdapter:
-    """muselink host-adapter hooks for Krita (see ``muselink_hostspec``)."""
+    """muselink host-adapter hooks for Krita (see ``muselink_hostspec``).
+
+    ``document`` returns the document to work on (default: the active one; kritarunner has no views).
+    """
+
+    def __init__(self, document=None):
+        self.document = document or (lambda: Krita.instance().activeDocument())
 
     @hostspec.hookimpl
     def muselink_host_info(self):
@@ -42,10 +48,12 @@ class KritaAdapter:
 
     @hostspec.hookimpl
     def muselink_host_capture(self, request):
-        doc = Krita.instance().activeDocument()
+        doc = self.document()
         if doc is None:
             return None
         node = doc.activeNode()
+        if node is None:  # no view (kritarunner): the top paint layer
+            node = next((n for n in reversed(doc.rootNode().childNodes()) if n.type() == "paintlayer"), None)
         merged = request.source == "merged"
         if merged:
             check_color_space(doc.colorModel(), doc.colorDepth(), "document")
