@@ -5,6 +5,7 @@ DEFAULT_PLUGINS = (
     "muselink.plugins.debug",
     "muselink.plugins.style_fast",
     "muselink.plugins.music",
-    "muselink.plugins.diffusion",
     "muselink.host_addons.midi.commands",
+    "muselink.plugins.diffusion",
+    "muselink.plugins.vgg",
 )
