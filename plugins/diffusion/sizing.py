@@ -45,10 +45,10 @@ def soft_mask(mask: np.ndarray, blur: float) -> np.ndarray:
         return hard * mask.astype(np.float32)
     from PIL import Image, ImageFilter
 
-    blurred = np.asarray(Image.fromarray((hard * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(blur)),
+    blurred = np.asarray(Image.fromarray((hard * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(blur / 2)),
                          np.float32) / 255.0
-    # blurred is 0.5 on the edge and rises to 1 inside: map [0.5, 1] → [0, 1]
-    inner = np.clip(2.0 * blurred - 1.0, 0.0, 1.0)
+    # blurred is 0.5 on the edge and passes 0.95 about ``blur`` px inside: map [0.5, 0.95] → [0, 1]
+    inner = np.clip((blurred - 0.5) / 0.45, 0.0, 1.0)
     return (inner * mask.astype(np.float32)).astype(np.float32) * hard
 
 
