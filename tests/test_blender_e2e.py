@@ -1,0 +1,113 @@
+"""The Blender add-on inside real Blender, end to end, against a real daemon: Debian's ``blender``
+(3.4, legacy add-on) and PyPI ``bpy==4.5.15`` (extension installed through Blender's extension
+API), each into a temporary ``BLENDER_USER_RESOURCES`` with ``muselink install blender``.
+
+The scene script (``blender_e2e_scene.py``) builds a UV-mapped plane with an image-textured
+material, runs ``muselink.stylize_texture`` / ``stylize_render`` / ``generate_texture``, bakes the
+diffuse colour with Cycles, saves and reopens the .blend, unregisters, and writes what it measured.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import require_host
+from muselink.core.demo import free_endpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENE = Path(__file__).resolve().parent / "blender_e2e_scene.py"
+BPY_PYTHON = ROOT / ".venv-bpy" / "bin" / "python"
+
+
+def blender_for(host: str) -> str:
+    if host == "blender":
+        require_host("blender")
+        return shutil.which("blender")
+    require_host(str(BPY_PYTHON))  # `make bpy` creates it
+    return str(BPY_PYTHON)
+
+
+def muselink(*args, env=None, timeout=300):
+    cmd = [sys.executable, "-m", "muselink.core.cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def brick_texture(path: Path) -> Path:
+    from PIL import Image
+    from skimage import data
+
+    Image.fromarray(data.brick()).convert("RGB").resize((128, 128)).save(path)
+    return path
+
+
+def run_scene(blender: str, resources: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "BLENDER_USER_RESOURCES": str(resources)}
+    if blender.endswith("python"):
+        cmd = [blender, str(SCENE), *args]
+    else:
+        cmd = [blender, "-b", "--python-exit-code", "1", "--python", str(SCENE), "--", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+@pytest.mark.host
+@pytest.mark.parametrize("host", ["blender", "bpy"])
+def test_stylized_texture_is_a_new_packed_image_in_the_material(host, daemon, tmp_path):
+    """Installed with `muselink install blender`, the add-on stylizes a real material's texture into a
+    new packed image in the same node (original kept unchanged), the baked surface shows it, it
+    survives save/reopen, a down daemon gives a clear report, and everything unregisters."""
+    blender = blender_for(host)
+    resources = tmp_path / "blender-user"
+    installed = muselink("install", "blender", "--blender", blender, "--user-resources", str(resources))
+    assert installed.returncode == 0, installed.stderr + installed.stdout
+    assert "installed and enabled" in installed.stdout
+    if host == "bpy":
+        assert "Blender 4.5.15" in installed.stdout
+        assert (resources / "extensions/user_default/muselink_blender/blender_manifest.toml").exists()
+        site = resources / "extensions/.local/lib/python3.11/site-packages"
+        assert (site / "zmq").is_dir(), "Blender did not install the bundled pyzmq wheel"
+    else:
+        assert (resources / "scripts/addons/muselink_blender/_vendor/zmq").is_dir()
+
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = run_scene(blender, resources, daemon, free_endpoint(), str(brick_texture(tmp_path / "brick.png")), str(out))
+    assert proc.returncode == 0 and "MUSELINK-E2E-OK" in proc.stdout, (proc.stdout[-3000:] + proc.stderr[-3000:])
+    r = json.loads((out / "result.json").read_text())
+
+    assert r["module"] == ("muselink_blender" if host == "blender" else "bl_ext.user_default.muselink_blender")
+    assert "not reachable" in r["down"]["report"] and r["down"]["seconds"] < 5
+    assert {"p_style", "p_size", "p_strength"} <= set(r["form"])  # the panel form came from the daemon's schema
+
+    t = r["texture"]
+    assert t["new"] != t["original"] and t["base_color_from"] == t["node"]
+    assert t["packed"] and t["size"] == [128, 128]
+    assert t["changed"] > 0.05, "the stylized texture should differ clearly from the original"
+    assert t["original_unchanged"] == 0.0 and t["original_kept"]
+    assert t["meta_capability"] == "style.fast" and t["meta_styles"] == {"mosaic": 1.0}  # the form's choice was sent
+
+    bake = r["bake"]  # Cycles bake of the diffuse colour: matches the new texture, not the old one
+    assert bake["vs_new"] < 0.03 and bake["vs_original"] > 4 * bake["vs_new"], bake
+
+    assert r["render"]["packed"] and r["render"]["size"] == [32, 32] and r["render"]["background"] == [r["render"]["name"]]
+    if "node" in r["exemplar"]:  # the daemon offers texture.synthesize
+        assert r["exemplar"]["packed"] and r["exemplar"]["size"] == [32, 32]
+        assert r["exemplar"]["meta"]["capability"] == "texture.synthesize"
+        assert r["exemplar"]["meta"]["params"]["tiling"] == "both"
+    else:
+        assert "texture.synthesize" in r["exemplar"]["report"]
+    assert r["prompt"].get("ok") or "image model" in r["prompt"]["report"]
+
+    re = r["reopened"]
+    assert re["found"] and re["packed"] and re["linked"] and re["same_pixels"] < 1 / 255 and re["original_kept"]
+    assert r["unregistered"]
+
+    removed = muselink("uninstall", "blender", "--blender", blender, "--user-resources", str(resources))
+    assert removed.returncode == 0, removed.stderr
+    assert not (resources / "scripts/addons/muselink_blender").exists()
+    assert not (resources / "extensions/user_default/muselink_blender").exists()
