@@ -176,7 +176,9 @@ if PICTURE:
     scene.cycles.samples = 24
     scene.world = scene.world or bpy.data.worlds.new("World")
     scene.world.use_nodes = True
-    scene.world.node_tree.nodes["Background"].inputs["Strength"].default_value = 0.6
+    scene.world.node_tree.nodes["Background"].inputs["Strength"].default_value = 1.0
+    sun = next(o for o in scene.objects if o.type == "LIGHT")
+    sun.data.energy, sun.rotation_euler = 4.0, (0.6, 0.2, -0.5)
     scene.render.filepath = PICTURE
     scene.render.image_settings.file_format = "PNG"
     bpy.ops.render.render(write_still=True)
