@@ -14,7 +14,7 @@ import time
 import traceback
 from typing import Callable, NamedTuple
 
-from PyQt5.QtCore import QTimer
+from PyQt5.QtCore import Qt, QTimer
 
 
 _ACTIVE: list = []
@@ -141,7 +141,11 @@ class Driver:
                 other.hide()
         docker.show()
         docker.raise_()
-        app.activeWindow().qwindow().showMaximized()
+        main = app.activeWindow().qwindow()
+        main.setGeometry(0, 0, 1280, 800)  # Xvfb has no window manager to maximise it
+        layer_box = [d for d in app.dockers() if d.objectName() == "KisLayerBox"]
+        if layer_box:
+            main.resizeDocks([layer_box[0], docker], [170, 560], Qt.Vertical)
         self.panel = self.docker_panel = docker.panel
         width, height = spec.get("size", (320, 240))
         doc = app.createDocument(width, height, "muselink-test", "RGBA", "U8", "", 72.0)
@@ -168,8 +172,10 @@ class Driver:
         panel = self.panel
         panel.capability.setCurrentIndex(panel.capability.findData(capability))
         panel.source.setCurrentIndex(panel.source.findData(spec.get("source", "layer")))
+        fields = {f.name: f for f in panel.fields}
         for name, value in spec.get("params", {}).items():
-            set_editor(panel.editors[name][1], value)
+            editor = panel.editors[name][1]
+            set_editor(editor, fields[name].to_slider(value) if fields[name].widget == "slider" else value)
         self.report["values"] = panel.values()
         layers_before = [n.name() for n in doc.rootNode().childNodes()]
         self.report["layers_before"] = layers_before
