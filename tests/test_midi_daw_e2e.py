@@ -260,3 +260,90 @@ def test_ardour_records_the_models_answer_in_order_and_on_the_grid(jack, daemon,
 def sorted_by_chord(onsets):
     """Pitches ordered by onset, then pitch (notes of a chord may arrive in any order)."""
     return [p for _, p in sorted(onsets, key=lambda o: (round(o[0], 2), o[1]))]
+
+
+def start_bridge(procs, tmp_path, endpoint, *extra):
+    bridge = procs.start([sys.executable, "-m", "muselink.core.cli", "--log-level", "warning", "midi", "bridge",
+                          "--endpoint", endpoint, "--api", "jack", "--bpm", str(BPM), "--pause-beats", "1",
+                          "--bars", "1", "--seed", "3", "--json", "--duration", "60", "--timeout", "1", *extra],
+                         stdout=subprocess.PIPE, stderr=open(tmp_path / "bridge.err", "w"), text=True)
+    events: queue.Queue = queue.Queue()
+    lines(bridge, events)
+    return bridge, events
+
+
+@pytest.mark.host
+@pytest.mark.timeout(90)
+def test_bridge_keeps_its_ports_while_the_daemon_is_down_and_answers_once_it_is_up(jack, daemon_factory, tmp_path):
+    """With no daemon the bridge opens its ports, says to start 'muselink serve', keeps the phrase,
+    and plays the answer once a daemon comes up on that endpoint."""
+    from muselink.core.demo import free_endpoint
+
+    endpoint = free_endpoint()
+    bridge, events = start_bridge(jack, tmp_path, endpoint, "--retry-for", "60")
+    seen: list = []
+    wait_for(events, lambda l: '"ready"' in l, 30, "the bridge's ports", seen)
+    be = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
+    heard: list = []
+    listener = be.open_input("muselink-out:muselink out", callback=lambda m: heard.append(m))
+    player = be.open_output("muselink-in:muselink in")
+    try:
+        for pitch, a, b in PHRASES[0]:
+            player.send(mido.Message("note_on", note=pitch, velocity=90))
+            time.sleep(b - a)
+            player.send(mido.Message("note_off", note=pitch))
+            time.sleep(0.03)
+        down = json.loads(wait_for(events, lambda l: '"daemon_down"' in l, 10, "a daemon-down message", seen))
+        assert "muselink serve" in down["message"] and "ports stay open" in down["message"]
+        daemon_factory(endpoint=endpoint)
+        answer = json.loads(wait_for(events, lambda l: '"answer"' in l or '"error"' in l, 60, "the answer", seen))
+        assert answer["event"] == "answer", answer
+        deadline = time.monotonic() + 10
+        while sum(m.type == "note_off" for m in heard) < len(answer["notes"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [m.note for m in heard if m.type == "note_on"] == [n[2] for n in sorted(answer["notes"], key=lambda n: (n[0], n[2]))]
+    finally:
+        listener.close()
+        player.close()
+        bridge.send_signal(signal.SIGINT)
+        bridge.wait(10)
+
+
+@pytest.mark.host
+@pytest.mark.timeout(60)
+def test_bridge_names_the_missing_port_and_lists_the_real_ones(jack, tmp_path):
+    """--connect-in with a port that does not exist exits 1 naming it and listing what exists."""
+    proc = subprocess.run([sys.executable, "-m", "muselink.core.cli", "midi", "bridge", "--api", "jack",
+                           "--connect-in", "no-such-synth", "--duration", "1"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert "no MIDI input port named 'no-such-synth'" in proc.stderr and "available:" in proc.stderr
+
+
+@pytest.mark.host
+@pytest.mark.timeout(60)
+def test_bridge_connects_to_existing_ports_by_name(jack, daemon, tmp_path):
+    """--connect-in/--connect-out attach to ports that already exist (as on Windows with loopMIDI)."""
+    be = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
+    keyboard = be.open_output("keys", client_name="e2e-keyboard")
+    heard: list = []
+    synth = be.open_input("synth", client_name="e2e-synth", callback=lambda m: heard.append(m))
+    bridge, events = start_bridge(jack, tmp_path, daemon, "--connect-in", "e2e-keyboard", "--connect-out", "e2e-synth")
+    seen: list = []
+    try:
+        wait_for(events, lambda l: '"ready"' in l, 30, "the bridge", seen)
+        for pitch, a, b in PHRASES[1]:
+            keyboard.send(mido.Message("note_on", note=pitch, velocity=90))
+            time.sleep(b - a)
+            keyboard.send(mido.Message("note_off", note=pitch))
+            time.sleep(0.03)
+        answer = json.loads(wait_for(events, lambda l: '"answer"' in l or '"error"' in l, 60, "the answer", seen))
+        assert answer["event"] == "answer", answer
+        deadline = time.monotonic() + 10
+        while sum(m.type == "note_off" for m in heard) < len(answer["notes"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [m.note for m in heard if m.type == "note_on"] == [n[2] for n in sorted(answer["notes"], key=lambda n: (n[0], n[2]))]
+    finally:
+        keyboard.close()
+        synth.close()
+        bridge.send_signal(signal.SIGINT)
+        bridge.wait(10)
