@@ -71,16 +71,27 @@ def test_continue_file_answer_only(tmp_path):
 
 
 def test_infill_passes_the_bar_span_and_writes_the_whole_piece(tmp_path):
-    """`midi infill --from 2 --to 3` asks music.infill for bars 2..3 and writes what it returns."""
+    """`midi infill --from 1 --to 3` asks music.infill for bars 1..3 and writes the piece it returns."""
     src, dst = tmp_path / "in.mid", tmp_path / "filled.mid"
     src.write_bytes(midi_from_notes(PHRASE))
     whole = NotesData(PHRASE.notes + ANSWER.notes, 480, 96.0, (3, 4))
     client = FakeClient(answer=whole)
-    files.infill_file(client, src, dst, 2, 3, {"seed": 1})
-    assert client.calls[0][0] == "music.infill" and client.calls[0][2] == {"seed": 1, "from_bar": 2, "to_bar": 3}
+    files.infill_file(client, src, dst, 1, 3, {"seed": 1})
+    assert client.calls[0][0] == "music.infill" and client.calls[0][2] == {"seed": 1, "from_bar": 1, "to_bar": 3}
     assert notes_from_midi(dst.read_bytes()).notes == whole.notes
     with pytest.raises(ValueError, match="--to"):
         files.infill_file(client, src, dst, 3, 2, {})
+
+
+def test_infill_keeps_the_bars_outside_the_span_when_the_model_returns_only_the_span(tmp_path):
+    """Bars outside --from/--to come from the input; bars inside from the model."""
+    piece = NotesData(tuple(Note(i * 480, 480, 60 + i) for i in range(12)), 480, 120.0, (4, 4))  # 3 bars
+    src, dst = tmp_path / "in.mid", tmp_path / "filled.mid"
+    src.write_bytes(midi_from_notes(piece))
+    span_only = NotesData((Note(1920, 960, 80), Note(2880, 960, 81)), 480, 120.0, (4, 4))
+    out = files.infill_file(FakeClient(answer=span_only), src, dst, 2, 2, {})
+    assert [n.pitch for n in out.notes] == [60, 61, 62, 63, 80, 81, 68, 69, 70, 71]
+    assert notes_from_midi(dst.read_bytes()).notes == out.notes
 
 
 def test_empty_or_missing_input_file_is_a_clear_error(tmp_path):

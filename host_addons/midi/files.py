@@ -12,7 +12,7 @@ from typing import Callable, Optional
 
 from muselink.bridge.payloads import NotesData
 
-from .midifile import append, midi_from_notes, notes_from_midi, notes_from_payloads
+from .midifile import append, midi_from_notes, notes_from_midi, notes_from_payloads, rescale
 
 log = logging.getLogger("muselink.midi")
 ANSWER_SUFFIX = ".muselink.mid"
@@ -56,9 +56,22 @@ def infill_file(client, src: Path, dst: Path, from_bar: int, to_bar: int, params
     notes = read_notes(src)
     result = client.run("music.infill", {"notes": notes}, {**params, "from_bar": from_bar, "to_bar": to_bar},
                         timeout=timeout)
-    out = notes_from_payloads(result.payloads, "music.infill result")
+    answer = rescale(notes_from_payloads(result.payloads, "music.infill result"), notes.ppq)
+    out = splice(notes, answer, from_bar, to_bar)
     write_notes(out, dst)
     return out
+
+
+def splice(piece: NotesData, answer: NotesData, from_bar: int, to_bar: int) -> NotesData:
+    """``piece`` with the notes starting in bars ``from_bar``..``to_bar`` (1 = first) taken from
+    ``answer`` — right whether the model returns the whole piece or only the regenerated span."""
+    num, den = piece.time_signature
+    bar = round(piece.ppq * 4 * num / den)
+    lo, hi = (from_bar - 1) * bar, to_bar * bar
+    kept = [n for n in piece.notes if not lo <= n.start < hi]
+    new = [n for n in answer.notes if lo <= n.start < hi]
+    merged = tuple(sorted(kept + new, key=lambda n: (n.start, n.pitch)))
+    return NotesData(merged, piece.ppq, piece.bpm, piece.time_signature, piece.key)
 
 
 def answer_path(path: Path) -> Path:

@@ -20,7 +20,7 @@ def notes_from_midi(data: bytes, where: str = "MIDI file") -> NotesData:
     try:
         mid = mido.MidiFile(file=io.BytesIO(bytes(data)))
     except Exception as exc:  # mido raises OSError/EOFError/KeyError/ValueError on broken files
-        raise ValueError(f"{where} is not a readable MIDI file: {exc}") from None
+        raise ValueError(f"{where} is not a readable MIDI file ({str(exc) or type(exc).__name__})") from None
     if mid.type == 2:
         raise ValueError(f"{where} is a type 2 MIDI file (independent patterns); save it as type 0 or 1")
     bpm, ts, key = None, None, None
