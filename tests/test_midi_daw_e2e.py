@@ -322,15 +322,28 @@ def test_bridge_names_the_missing_port_and_lists_the_real_ones(jack, tmp_path):
 @pytest.mark.host
 @pytest.mark.timeout(60)
 def test_bridge_connects_to_existing_ports_by_name(jack, daemon, tmp_path):
-    """--connect-in/--connect-out attach to ports that already exist (as on Windows with loopMIDI)."""
+    """--connect-in/--connect-out attach to ports that already exist (as on Windows with loopMIDI), and the
+    tempo follows the MIDI clock on the input (100 bpm) rather than --bpm (120)."""
     be = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
     keyboard = be.open_output("keys", client_name="e2e-keyboard")
     heard: list = []
     synth = be.open_input("synth", client_name="e2e-synth", callback=lambda m: heard.append(m))
     bridge, events = start_bridge(jack, tmp_path, daemon, "--connect-in", "e2e-keyboard", "--connect-out", "e2e-synth")
     seen: list = []
+    ticking = threading.Event()
+
+    def midi_clock():  # 24 pulses per quarter at 100 bpm, on an absolute schedule
+        t = time.perf_counter()
+        while not ticking.is_set():
+            keyboard.send(mido.Message("clock"))
+            t += 60.0 / 100 / 24
+            time.sleep(max(0.0, t - time.perf_counter()))
+
+    clock_thread = threading.Thread(target=midi_clock, daemon=True)
     try:
         wait_for(events, lambda l: '"ready"' in l, 30, "the bridge", seen)
+        clock_thread.start()
+        time.sleep(0.5)
         for pitch, a, b in PHRASES[1]:
             keyboard.send(mido.Message("note_on", note=pitch, velocity=90))
             time.sleep(b - a)
@@ -338,11 +351,15 @@ def test_bridge_connects_to_existing_ports_by_name(jack, daemon, tmp_path):
             time.sleep(0.03)
         answer = json.loads(wait_for(events, lambda l: '"answer"' in l or '"error"' in l, 60, "the answer", seen))
         assert answer["event"] == "answer", answer
+        assert answer["bpm"] == pytest.approx(100, abs=1.5)
         deadline = time.monotonic() + 10
         while sum(m.type == "note_off" for m in heard) < len(answer["notes"]) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert [m.note for m in heard if m.type == "note_on"] == [n[2] for n in sorted(answer["notes"], key=lambda n: (n[0], n[2]))]
     finally:
+        ticking.set()
+        if clock_thread.is_alive():
+            clock_thread.join(2)
         keyboard.close()
         synth.close()
         bridge.send_signal(signal.SIGINT)
