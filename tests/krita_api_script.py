@@ -33,6 +33,12 @@ def __main__(args):
         doc.setSelection(sel)
         doc.waitForDone()
         before = bytes(src.pixelData(0, 0, 128, 96))
+        doc.refreshProjection()
+        merged = pm.hook.muselink_host_capture(request=hostspec.CaptureRequest("style.fast", "merged", {"mask": False}))
+        crop = bytes(doc.pixelData(16, 8, 64, 48))
+        rgba = bytes(merged.payloads["image"].data)
+        report["merged"] = [sorted(merged.payloads), list(merged.target.bounds),
+                            rgba[0::4] == crop[2::4] and rgba[2::4] == crop[0::4] and rgba[1::2] == crop[1::2]]
         capture = pm.hook.muselink_host_capture(request=hostspec.CaptureRequest("style.fast", "layer", {"mask": True}))
         report["payloads"] = {k: [v.width, v.height, v.channels] for k, v in capture.payloads.items()}
         report["bounds"] = list(capture.target.bounds)

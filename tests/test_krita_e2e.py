@@ -207,7 +207,33 @@ def test_adapter_against_the_krita_api_headless(krita_profile, daemon):
     assert "error" not in report, report["error"]
     assert report["host"] == "krita" and report["no_document"] is None
     assert report["payloads"] == {"image": [64, 48, 4], "mask": [64, 48, 1]} and report["bounds"] == [16, 8, 64, 48]
+    assert report["merged"] == [["image"], [16, 8, 64, 48], True]  # merged image, BGRA turned RGBA, no mask asked
     assert report["applied"] == ["layer", "style.fast", "style.fast #2"]
     assert report["layers"] == ["Background", "style.fast #2", "style.fast", "Selection Mask"]
     assert report["alpha_outside_max"] == 0 and report["alpha_inside_min"] == 255 and report["source_identical"]
     assert "RGBA U16" in report["u16"] and "Convert Image Color Space" in report["u16"]
+
+
+@pytest.mark.timeout(300)
+def test_live_mode_updates_one_layer_in_place_in_real_krita(krita_profile, daemon):
+    """In real Krita: ticking Live makes one '(live)' layer; painting on the source re-runs and updates that
+    same layer (no stacking), still masked by the selection."""
+    krita = KritaRun(krita_profile, daemon, {"scenario": "live", "capability": "style.fast",
+                                             "params": {"style": "pastel", "size": 128}, "paint": [130, 90, 60, 60]})
+    try:
+        report = krita.report()
+        assert "error" not in report, report["error"] + krita.tail()
+        w, h = report["size"]
+        expected = ["Background", "style.fast (live)", "Selection Mask"]
+        assert report["live_layers_first"] == expected and report["live_layers_second"] == expected
+        assert report["live_message_second"] == "live: updated 'style.fast (live)'"
+        first, second = krita.raw("live_first.bgra", (h, w, 4)), krita.raw("live_second.bgra", (h, w, 4))
+        sel = krita.raw("selection.raw", (h, w))
+        assert np.all(second[sel == 0][:, 3] == 0)
+        painted = np.zeros((h, w), bool)
+        painted[90:150, 130:190] = True
+        square = painted & (sel == 255)
+        assert np.any(first[square] != second[square], axis=1).mean() > 0.5, "the live layer did not follow the paint"
+        assert krita.finish() == 0
+    finally:
+        krita.kill()

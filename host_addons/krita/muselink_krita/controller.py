@@ -164,7 +164,7 @@ class Controller:
         self.render()
 
     # ---- jobs ----------------------------------------------------------------------------------
-    def _prepare(self, capability: str, values: dict, source: str, rng=None):
+    def _prepare(self, capability: str, values: dict, source: str, rng=None, live: bool = False):
         cap = self.capabilities.get(capability)
         if cap is None:
             raise ValueError(f"the daemon has no capability {capability!r}" if self.state.connected
@@ -173,7 +173,7 @@ class Controller:
         if not ok:
             raise ValueError(f"{capability} cannot run from Krita: {why}")
         params = params_from_values(form_for(cap), values, rng)
-        request = hostspec.CaptureRequest(capability=capability, source=source, options={"mask": takes_mask(cap)})
+        request = hostspec.CaptureRequest(capability=capability, source=source, options={"mask": takes_mask(cap), "live": live})
         capture = self.pm.hook.muselink_host_capture(request=request)
         if capture is None:
             raise ValueError("open a document first")
@@ -295,7 +295,7 @@ class Controller:
             return
         try:
             capability, values, source = self.live_settings()
-            capture, params = self._prepare(capability, values, source, random.Random(self._live_rng_seed))
+            capture, params = self._prepare(capability, values, source, random.Random(self._live_rng_seed), live=True)
         except ValueError as exc:
             if self.state.message != str(exc):
                 self._say(str(exc), error=True)

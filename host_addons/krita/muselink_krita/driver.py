@@ -180,6 +180,10 @@ class Driver:
         layers_before = [n.name() for n in doc.rootNode().childNodes()]
         self.report["layers_before"] = layers_before
         self.report["measure_gaps"] = True
+        if spec["scenario"] == "live":
+            yield from self.live(doc, source, width, height)
+            self.report["history"] = panel.history
+            return
         panel.apply_button.click()
         self.note("clicked Apply")
         if spec["scenario"] == "apply":
@@ -217,6 +221,29 @@ class Driver:
             yield "the panel to reconnect", 60, lambda: panel.controller.state.connected
             self.report["panel_reconnected"] = self.panel_state()
         self.report["history"] = panel.history
+
+    def live(self, doc, source, width, height):
+        """Live mode: tick the Live box, wait for a result, paint on the source, wait for the update."""
+        panel, ctrl = self.panel, self.panel.controller
+        names = lambda: [n.name() for n in doc.rootNode().childNodes()]
+        panel.live_box.setChecked(True)
+        self.note("ticked Live")
+        yield "the first live result", 90, lambda: ctrl.live.applied_seq > 0 and not ctrl.state.busy
+        first = ctrl.live.applied_seq
+        self.report["live_layers_first"] = names()
+        self.report["live_message_first"] = panel.message.text()
+        live_node = ctrl.live_applied.handle.node
+        self.dump("live_first.bgra", live_node.pixelData(0, 0, width, height))
+        x, y, w, h = self.spec.get("paint", (130, 90, 60, 60))
+        source.setPixelData(bytes((0, 0, 255, 255)) * (w * h), x, y, w, h)  # the user paints a red square
+        doc.refreshProjection()
+        self.note("painted")
+        yield "a newer live result", 90, lambda: ctrl.live.applied_seq > first and not ctrl.state.busy
+        self.report["live_layers_second"] = names()
+        self.report["live_message_second"] = panel.message.text()
+        self.report["live_requests"] = ctrl.live.seq
+        self.dump("live_second.bgra", live_node.pixelData(0, 0, width, height))
+        panel.live_box.setChecked(False)
 
     def dump_marker(self, name: str) -> None:
         with open(os.path.join(self.out, name), "w") as fh:

@@ -41,6 +41,7 @@ class KritaAdapter:
 
     def __init__(self, document=None):
         self.document = document or (lambda: Krita.instance().activeDocument())
+        self.live_source = None  # the layer live mode reads, even after Krita activates the live layer
 
     @hostspec.hookimpl
     def muselink_host_info(self):
@@ -63,6 +64,10 @@ class KritaAdapter:
         else:
             if node is None:
                 raise ValueError("select a layer first")
+            if request.options.get("live"):
+                if node.name().endswith(LIVE_SUFFIX) and self.live_source is not None:
+                    node = self.live_source  # Krita made the live layer active; keep reading the painted one
+                self.live_source = node
             if node.name().endswith(LIVE_SUFFIX):
                 raise ValueError("the active layer is muselink's live result; select the layer you paint on")
             check_color_space(node.colorModel(), node.colorDepth(), f"layer '{node.name()}'")
@@ -109,9 +114,19 @@ class KritaAdapter:
             layer = doc.createNode(plan.name, "paintlayer")
             parent = target.source.parentNode() if target.source is not None else doc.rootNode()
             parent.addChildNode(layer, target.source)  # one undoable step; the source is not touched
+            if live and target.source is not None:  # keep painting on the source, not on the live layer
+                source = target.source
+                QTimer.singleShot(100, lambda: _activate(doc, source))
         layer.setPixelData(bgra, x, y, w, h)
         doc.refreshProjection()
         return hostspec.Applied(kind="layer", name=plan.name, handle=LayerHandle(layer, target.bounds))
+
+
+def _activate(doc, node) -> None:
+    try:
+        doc.setActiveNode(node)
+    except Exception:  # a slot: never let it reach Qt
+        traceback.print_exc(file=sys.stderr)
 
 
 class MuselinkDocker(DockWidget):
