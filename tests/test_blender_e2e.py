@@ -111,3 +111,33 @@ def test_stylized_texture_is_a_new_packed_image_in_the_material(host, daemon, tm
     assert removed.returncode == 0, removed.stderr
     assert not (resources / "scripts/addons/muselink_blender").exists()
     assert not (resources / "extensions/user_default/muselink_blender").exists()
+
+
+@pytest.mark.host
+def test_modal_operator_cancels_on_escape_and_timers_apply_results_in_live_blender(daemon, tmp_path):
+    """In interactive Blender (Xvfb): the modal operator runs a daemon job, Esc cancels it on the daemon
+    and leaves the texture alone; a non-blocking call returns at once and a bpy.app.timers callback
+    applies its result as a new packed image."""
+    require_host("blender", "xvfb-run")
+    resources = tmp_path / "blender-user"
+    installed = muselink("install", "blender", "--blender", shutil.which("blender"), "--user-resources", str(resources))
+    assert installed.returncode == 0, installed.stderr
+    out = tmp_path / "out"
+    out.mkdir()
+    cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "blender", "--factory-startup", "--enable-event-simulate",
+           "--python", str(Path(__file__).resolve().parent / "blender_gui_scene.py"), "--",
+           daemon, str(brick_texture(tmp_path / "brick.png")), str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, "BLENDER_USER_RESOURCES": str(resources)})
+    assert (out / "gui.json").exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    r = json.loads((out / "gui.json").read_text())
+    assert r["error"] is None, r
+    assert r["steps"] == ["invoked", "running", "cancelled", "executed", "applied"]
+    assert r["invoke_return"] == ["RUNNING_MODAL"] and r["running_state"] == "running"
+    # the job would run 10 s (200 steps x 0.05 s); Esc ended it early, on the daemon, without a result
+    assert r["cancel_state"] == "cancelled" and r["cancel_fraction"] < 0.9 and r["cancel_seconds"] < 8
+    assert r["image_after_cancel"] == "brick.png"
+    assert r["exec_return"] == ["FINISHED"] and r["exec_seconds"] < 1.0 and r["timer_registered"]
+    assert r["image_right_after_exec"] == "brick.png"  # not applied yet: the call did not block
+    assert r["applied_ok"] and r["image_after_apply"] == "brick.style.fast" and r["packed"]
+    assert r["unregistered"]

@@ -300,7 +300,9 @@ def _redraw():
     for window in getattr(bpy.context.window_manager, "windows", []):
         for area in window.screen.areas:
             if area.type in ("VIEW_3D", "NODE_EDITOR"):
-                area.tag_redraw()
+                for region in area.regions:
+                    if region.type == "UI":  # the sidebar only: cheap even with software GL
+                        region.tag_redraw()
 
 
 def _tick():
