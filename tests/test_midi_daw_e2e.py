@@ -140,6 +140,8 @@ def jack(tmp_path, monkeypatch):
     yield procs
     procs.stop_all()
     log.close()
+    for leftover in Path("/dev/shm").glob(f"jack_sem.*_{name}_*"):  # semaphores of this server's clients
+        leftover.unlink(missing_ok=True)
 
 
 @pytest.mark.host
