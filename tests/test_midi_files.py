@@ -124,7 +124,7 @@ def test_watch_answers_each_new_file_once_and_reports_bad_ones(tmp_path):
 def test_watch_waits_for_a_file_to_stop_growing(tmp_path):
     """In watch mode a file is answered only after its size has settled."""
     (tmp_path / "late.mid").write_bytes(midi_from_notes(PHRASE))
-    client, polls = FakeClient(), iter(range(100))
+    client = FakeClient()
     stop_after = {"n": 0}
 
     def stop():
