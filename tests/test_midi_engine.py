@@ -278,3 +278,14 @@ def test_realtime_loop_plays_the_answer_through_in_memory_ports():
     beats = (ons[0][0] - t0) / 0.25  # the answer starts on a beat of the phrase's grid
     assert beats == pytest.approx(round(beats), abs=0.04)
     assert got[-1][1].type == "control_change" and got[-1][1].control == 123  # all notes off on exit
+
+
+def test_only_the_ports_module_touches_midi_io():
+    """Exactly one module of the add-on opens MIDI ports or imports rtmidi; the CLI plugin imports no mido."""
+    from pathlib import Path
+
+    folder = Path(ports.__file__).parent
+    io_words = (".open_input(", ".open_output(", "import rtmidi", "mido.Backend(", ".get_input_names(")
+    touching = sorted(p.name for p in folder.glob("*.py") if any(w in p.read_text() for w in io_words))
+    assert touching == ["ports.py"]
+    assert "import mido" not in (folder / "commands.py").read_text()
