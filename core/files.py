@@ -53,9 +53,14 @@ def a1111_parameters(meta: dict) -> str:
     params = dict(meta.get("params", {}))
     prompt = params.pop("prompt", "") or ""
     negative = params.pop("negative_prompt", "") or ""
+    model_param = params.pop("model", None)  # a capability's `model` parameter names the model too
+    width, height = params.pop("width", None), params.pop("height", None)
+    size = meta.get("size") if isinstance(meta.get("size"), (list, tuple)) and len(meta["size"]) == 2 else None
+    size = size or ([width, height] if width and height else None)
     pairs = {"Steps": params.pop("steps", None), "Sampler": params.pop("scheduler", None),
              "CFG scale": params.pop("guidance", None), "Seed": meta.get("seed", params.pop("seed", None)),
-             "Model": meta.get("model_name") or meta.get("model"), "Model hash": meta.get("model_hash"),
+             "Size": f"{size[0]}x{size[1]}" if size else None,
+             "Model": meta.get("model_name") or meta.get("model") or model_param, "Model hash": meta.get("model_hash"),
              "Capability": meta.get("capability")}
     for key, value in params.items():
         pairs[key.replace("_", " ").capitalize()] = value

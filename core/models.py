@@ -90,4 +90,4 @@ class ModelCache:
     def stats(self) -> dict:
         with self._lock:
             return {"budget_bytes": self.budget, "loaded": {k: n for k, (_, n) in self._items.items()},
-                    "loads": dict(self.loads)}
+                    "loads": dict(self.loads), "load_seconds": {k: round(v, 3) for k, v in self.load_seconds.items()}}
