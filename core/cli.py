@@ -216,7 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .registry import Registry
 
-    Registry().pm.hook.muselink_add_commands(subparsers=sub)
+    for impl in Registry().pm.hook.muselink_add_commands.get_hookimpls():
+        try:  # a plugin whose commands break is reported; the rest of the CLI still works
+            impl.function(subparsers=sub)
+        except Exception as exc:
+            logging.getLogger("muselink.plugins").warning("plugin %s could not add its commands: %s: %s",
+                                                          impl.plugin_name, type(exc).__name__, exc)
     return parser
 
 

@@ -106,6 +106,17 @@ def test_hook_muselink_add_commands(fake_distribution, capsys):
     assert "plugin command ran" in capsys.readouterr().out
 
 
+def test_plugin_whose_commands_fail_does_not_break_the_cli(fake_distribution, capsys):
+    """A plugin raising in muselink_add_commands is logged and skipped; other commands still run."""
+    (fake_distribution / "good_muse_plugin.py").write_text(
+        (fake_distribution / "good_muse_plugin.py").read_text().replace(
+            'p = subparsers.add_parser("hello-plugin")', 'raise RuntimeError("boom")'))
+    sys.modules.pop("good_muse_plugin", None)
+    with pytest.raises(SystemExit):
+        cli.main(["hello-plugin"])
+    assert cli.build_parser().parse_args(["status"]).command == "status"
+
+
 class Recorder:
     def __init__(self):
         self.config = None
