@@ -40,7 +40,7 @@ def file_hash(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def engine(ctx=None, path: Path = CHECKPOINT):
+def load_engine(ctx=None, path: Path = CHECKPOINT):
     """The loaded model + tokenizer (shared through the daemon's model cache when ``ctx`` is given)."""
     def load():
         from .engine import Engine
@@ -102,7 +102,7 @@ def run_continue(inputs: dict, params: dict, ctx) -> JobOutput:
     _one_thread()
     notes = _input(inputs)
     seed = _seed(params)
-    eng = engine(ctx)
+    eng = load_engine(ctx)
     ctx.progress(0.1, "continuing")
     out, info = eng.continue_(notes, params["bars"], params["temperature"], params["top_p"], seed,
                               check=ctx.check_cancelled)
@@ -116,7 +116,7 @@ def run_generate(inputs: dict, params: dict, ctx) -> JobOutput:
     key = parse_key(params["key"])
     num, den = (int(v) for v in params["meter"].split("/"))
     seed = _seed(params)
-    eng = engine(ctx)
+    eng = load_engine(ctx)
     ctx.progress(0.1, "generating")
     out, info = eng.generate_(key, (num, den), params["tempo"], params["style"], params["bars"],
                               params["temperature"], params["top_p"], seed, check=ctx.check_cancelled)
@@ -131,7 +131,7 @@ def run_infill(inputs: dict, params: dict, ctx) -> JobOutput:
     if last < first:
         raise ValueError(f"parameter 'to_bar' ({last}) must not be before 'from_bar' ({first})")
     seed = _seed(params)
-    eng = engine(ctx)
+    eng = load_engine(ctx)
     ctx.progress(0.1, "infilling")
     out, info = eng.infill(notes, first - 1, last - 1, params["temperature"], params["top_p"], seed,
                            check=ctx.check_cancelled)

@@ -82,7 +82,8 @@ def write(checkpoint: Path, split_counts: dict | None = None) -> Path:
         lines += [f"- `muselink train music`: {tr['steps']} steps × batch {t['batch']} windows of ≤ {m['context']} tokens, "
                   f"AdamW lr {t['lr']} (warm-up {t['warmup']}, cosine to 10 %), weight decay {t['weight_decay']}, seed {t['seed']}",
                   f"- time: {tr['minutes']} min on {tr['device']} ({tr['threads']} CPU threads); best validation NLL "
-                  f"{tr['best_val_nll']} nats/token (the checkpoint kept is the best-validation one)"]
+                  f"{tr['best_val_nll']} nats/token; the checkpoint kept is the best-validation one"
+                  + (f" (step {min(tr['history'], key=lambda h: h['val_nll'])['step']})" if tr.get("history") else "")]
     lines += ["", "## Evaluation (`muselink eval music`)"]
     if metrics:
         lines += ["| split | tokens | model NLL (nats/token) | 4-gram KN NLL | reduction |", "|---|---|---|---|---|"]

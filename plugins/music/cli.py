@@ -33,6 +33,7 @@ def add_commands(subparsers) -> None:
     p.add_argument("--fresh", action="store_true", help="start over instead of resuming")
     p.add_argument("--limit-files", type=int, default=None, help="parse only the first N corpus files (tests)")
     p.add_argument("--data", default=None, help="token .npz to train on (default: built from the corpus cache)")
+    p.add_argument("--pieces", default=None, help="parsed corpus .jsonl.gz (default: the corpus cache)")
     p.set_defaults(func=cmd_train)
 
     p = _group(subparsers, "eval", "evaluate a model muselink ships").add_parser(
@@ -42,13 +43,14 @@ def add_commands(subparsers) -> None:
     p.add_argument("--generations", type=int, default=20, help="8-bar generations for the copy check")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--data", default=None, help="token .npz (default: the corpus cache)")
+    p.add_argument("--pieces", default=None, help="parsed corpus .jsonl.gz (default: the corpus cache)")
     p.set_defaults(func=cmd_eval)
 
 
 def _data(args) -> tuple[Path, list]:
     from . import data, dataset
 
-    pieces_path = data.prepare(workers=getattr(args, "workers", 1)) if getattr(args, "limit_files", None) is None \
+    pieces_path = Path(args.pieces) if getattr(args, "pieces", None) else data.prepare(workers=getattr(args, "workers", 1)) if getattr(args, "limit_files", None) is None \
         else data.prepare(data.music_cache_dir() / f"pieces-first{args.limit_files}.jsonl.gz", limit=args.limit_files)
     pieces = data.load_pieces(pieces_path)
     if args.data:
@@ -82,7 +84,7 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     import torch
 
-    from . import card, dataset, engine as load_engine
+    from . import card, dataset, load_engine
     from .evaluate import run
 
     torch.set_num_threads(args.threads)

@@ -17,7 +17,7 @@ class ModelConfig:
     n_layers: int = 5
     n_heads: int = 4
     d_ff: int = 1024
-    dropout: float = 0.1
+    dropout: float = 0.2
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -21,7 +21,7 @@ class TrainConfig:
     steps: int = 3000
     batch: int = 32
     lr: float = 1e-3
-    warmup: int = 200
+    warmup: int = 300
     weight_decay: float = 0.1
     seed: int = 1234
     eval_every: int = 250
@@ -148,7 +148,8 @@ def train(data_path: Path, work_dir: Path, out: Path, cfg: TrainConfig, model_cf
     save_state()
     if bar is not None:
         bar.close()
-    record = {"steps": step, "best_val_nll": round(best, 4), "minutes": round(elapsed / 60, 2),
+    best_step = min(history, key=lambda h: h["val_nll"])["step"] if history else step
+    record = {"steps": step, "best_step": best_step, "best_val_nll": round(best, 4), "minutes": round(elapsed / 60, 2),
               "device": cfg.device if cfg.device == "cpu" else f"{cfg.device} ({_gpu_name()})",
               "cpu": platform.processor() or platform.machine(), "threads": cfg.threads,
               "params": model.num_params(), "model": model_cfg.to_json(), "train": cfg.__dict__,
@@ -175,9 +176,15 @@ def main(argv=None) -> int:
     for name, value in TrainConfig().__dict__.items():
         p.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     p.add_argument("--fresh", action="store_true", help="ignore a saved state (default: resume)")
+    p.add_argument("--dropout", type=float, default=0.2)
     args = p.parse_args(argv)
     cfg = TrainConfig(**{k: getattr(args, k) for k in TrainConfig().__dict__})
-    record = train(Path(args.data), Path(args.work_dir), Path(args.out), cfg, resume=not args.fresh)
+    from .dataset import TokenData
+    from .model import ModelConfig
+
+    model_cfg = ModelConfig(vocab_size=TokenData(Path(args.data)).vocab_size, dropout=args.dropout)
+    record = train(Path(args.data), Path(args.work_dir), Path(args.out), cfg, model_cfg=model_cfg,
+                   resume=not args.fresh)
     print(json.dumps({k: v for k, v in record.items() if k != "history"}, indent=1))
     return 0
 
