@@ -253,6 +253,7 @@ class Panel(QWidget):
         shown = (state.connected, state.busy, self.progress.value(), state.progress_text, state.message)
         if not self.history or self.history[-1] != shown:
             self.history.append(shown)
+            del self.history[:-200]
 
     def close_client(self) -> None:
         for thing in (self.timer, *self.notifiers):
