@@ -86,7 +86,8 @@ class Client:
         self.jobs: dict[str, JobHandle] = {}
         self.connected = False
         self.max_message_bytes = 0
-        self._replies: list[P.Message] = []
+        self._replies: list[P.Message] = []  # non-job replies, collected while a blocking request waits
+        self._waiting = False
         self._ids = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:8]
         self._context = context or zmq.Context.instance()
@@ -145,8 +146,10 @@ class Client:
     def _dispatch(self, message: P.Message) -> None:
         job = getattr(message, "job", None)
         handle = self.jobs.get(job) if job else None
+        if isinstance(message, P.Status):
+            self.max_message_bytes = message.max_message_bytes
         if handle is None:
-            if not isinstance(message, (P.Accepted, P.Progress, P.Result, P.Cancelled)) and not (
+            if self._waiting and not isinstance(message, (P.Accepted, P.Progress, P.Result, P.Cancelled)) and not (
                     isinstance(message, P.Error) and message.code == "unknown_job"):
                 self._replies.append(message)
             return
@@ -189,13 +192,18 @@ class Client:
         self._replies.clear()
         self._send(message, timeout)
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        while time.monotonic() < deadline:
-            self.poll(min(0.1, max(0.0, deadline - time.monotonic())))
-            for reply in self._replies:
-                if isinstance(reply, want):
-                    return reply
-                if isinstance(reply, P.Error):
-                    raise DaemonUnavailable(f"{reply.code}: {reply.message}")
+        self._waiting = True
+        try:
+            while time.monotonic() < deadline:
+                self.poll(min(0.1, max(0.0, deadline - time.monotonic())))
+                for reply in self._replies:
+                    if isinstance(reply, want):
+                        return reply
+                    if isinstance(reply, P.Error):
+                        raise DaemonUnavailable(f"{reply.code}: {reply.message}")
+        finally:
+            self._waiting = False
+            self._replies.clear()
         raise DaemonUnavailable(f"no answer from the muselink daemon at {self.endpoint} within "
                                 f"{self.timeout if timeout is None else timeout:.0f} s (is 'muselink serve' running?)")
 
@@ -206,6 +214,12 @@ class Client:
         self.max_message_bytes = status.max_message_bytes
         self.connected = True
         return status
+
+    def send_hello(self) -> None:
+        """Non-blocking hello for event loops: the ``Status`` reply comes back through ``drain()``.
+
+        Raises DaemonUnavailable at once when there is no connection to send it on."""
+        self._send(P.Hello(client=self.name), timeout=0)
 
     def status(self, timeout: float | None = None) -> P.Status:
         return self._request(P.StatusRequest(), P.Status, timeout)

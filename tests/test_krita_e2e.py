@@ -23,7 +23,7 @@ from muselink.core.demo import free_endpoint
 
 pytestmark = pytest.mark.host
 ROOT = Path(__file__).resolve().parent.parent
-SCREENSHOT = ROOT / "docs" / "images" / "krita-docker.png"
+SCREENSHOT = ROOT / "artifacts" / "krita-docker.png"  # CI artifact; the README picture is a copy
 
 
 def install(profile: Path, config: Path) -> subprocess.CompletedProcess:

@@ -104,12 +104,10 @@ class Controller:
 
     # ---- connection --------------------------------------------------------------------------
     def _send_hello(self, now: float) -> None:
-        # Client.hello() waits for the answer; here the hello goes out without waiting and its
-        # Status comes back through drain(), so the UI thread never blocks.
+        # the Status answer comes back through drain(), so the UI thread never blocks
         self._last_hello = now
-        self.client._replies.clear()  # status replies are handled here, not collected
         try:
-            self.client._send(P.Hello(client=self.client.name), timeout=0)
+            self.client.send_hello()
         except DaemonUnavailable:
             self._set_disconnected(f"muselink daemon not running at {self.client.endpoint} — start it with "
                                    "'muselink serve'; reconnecting…")
@@ -118,7 +116,6 @@ class Controller:
 
     def _set_connected(self, status) -> None:
         self._hello_sent_at = None
-        self.client.max_message_bytes = status.max_message_bytes
         caps = list(status.capabilities)
         if not self.state.connected or caps != self.state.capabilities:
             self.state.connected = True
