@@ -69,6 +69,32 @@ def build_pipeline():
                                    requires_safety_checker=False)
 
 
+def build_sd15_shaped():
+    """Random weights in Stable Diffusion 1.5's shapes (860 M UNet, CLIP-L text encoder, full VAE).
+
+    For benchmarks only: it runs at the speed of a real SD 1.5 without needing its weights; its
+    pictures are noise. Never a model to offer anyone.
+    """
+    import torch
+    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8)
+    vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), down_block_types=("DownEncoderBlock2D",) * 4,
+                        up_block_types=("UpDecoderBlock2D",) * 4, layers_per_block=2, latent_channels=4,
+                        sample_size=512)
+    tokenizer = clip_tokenizer()
+    text_encoder = CLIPTextModel(CLIPTextConfig(
+        hidden_size=768, intermediate_size=3072, num_attention_heads=12, num_hidden_layers=12,
+        vocab_size=len(tokenizer), max_position_embeddings=77, hidden_act="quick_gelu", projection_dim=768))
+    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                              clip_sample=False, set_alpha_to_one=False, steps_offset=1)
+    return StableDiffusionPipeline(unet=unet, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+
+
 def save_folder(pipe, folder: Path) -> Path:
     pipe.save_pretrained(folder, safe_serialization=True)
     return folder

@@ -4,10 +4,12 @@ diffusers call in one process. Reports load time, per-step time and the ratio (t
     python -m benchmarks.diffusion                       # your default model from `muselink models list`
     python -m benchmarks.diffusion --model NAME --size 512 --steps 20
     python -m benchmarks.diffusion --tiny                # random-weight test fixture: overhead only
+    python -m benchmarks.diffusion --random-sd15         # random weights in SD 1.5's shapes (GPU): overhead only
 
-``--tiny`` builds the tiny random-weight pipeline the tests use (its pictures are noise; it measures
-muselink's overhead, not a model). Both sides load the same files with ``local_files_only=True``,
-use the same seed on a CPU generator, and must produce the same pixels.
+``--tiny`` builds the tiny random-weight pipeline the tests use, ``--random-sd15`` one with SD 1.5's
+layer shapes (their pictures are noise; they measure muselink's overhead, not a model). Both sides
+load the same files with ``local_files_only=True``, use the same seed on a CPU generator, and must
+produce the same pixels.
 """
 from __future__ import annotations
 
@@ -29,13 +31,14 @@ from muselink.plugins.diffusion import registry
 from ..common import median, table
 
 
-def tiny_model(workdir: Path) -> Path:
-    """Register the tests' random-weight fixture pipeline in a temporary config dir."""
+def random_model(workdir: Path, shape: str) -> Path:
+    """Register a random-weight fixture pipeline (the tests' tiny one, or SD 1.5's shapes) in a temp config dir."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-    from diffusion_tiny import build_pipeline, save_folder
+    from diffusion_tiny import build_pipeline, build_sd15_shaped, save_folder
 
-    folder = save_folder(build_pipeline(), workdir / "tiny-random")
-    registry.add(workdir / "config", "tiny-random", str(folder))
+    name = {"tiny": "tiny-random", "sd15": "random-sd15-shaped"}[shape]
+    folder = save_folder(build_pipeline() if shape == "tiny" else build_sd15_shaped(), workdir / name)
+    registry.add(workdir / "config", name, str(folder))
     return workdir / "config"
 
 
@@ -104,7 +107,9 @@ class ViaDaemon:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="registered model name (default: the first in `muselink models list`)")
-    parser.add_argument("--tiny", action="store_true", help="use the random-weight test fixture (overhead only)")
+    parser.add_argument("--tiny", action="store_true", help="use the tiny random-weight test fixture (overhead only)")
+    parser.add_argument("--random-sd15", action="store_true",
+                        help="random weights in SD 1.5's shapes: real SD 1.5 speed without its weights (overhead only)")
     parser.add_argument("--size", type=int, default=0, help="width = height (default: the model's native size)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
@@ -112,7 +117,8 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device(args.device)
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = tiny_model(Path(tmp)) if args.tiny else config_dir()
+        shape = "tiny" if args.tiny else "sd15" if args.random_sd15 else None
+        cfg = random_model(Path(tmp), shape) if shape else config_dir()
         try:
             entry = registry.find(cfg, args.model)
         except registry.ModelError as exc:
@@ -136,7 +142,7 @@ def main() -> None:
     same = np.array_equal(bare.image, daemon.image)
     d, b = median(daemon.times), median(bare.times)
     daemon_step = median(daemon.steps) if daemon.steps else float("nan")
-    print(f"{entry.name} ({entry.kind}{', random-weight test fixture' if args.tiny else ''}) on {device}, "
+    print(f"{entry.name} ({entry.kind}{', random-weight fixture' if shape else ''}) on {device}, "
           f"{size}x{size}, {args.steps} steps, median of {args.repeat} warm runs; identical pixels: {same}")
     print(table([
         ["bare diffusers (in-process)", f"{bare.load:.2f}", f"{b * 1000 / args.steps:.1f}", f"{b:.3f}", "1.000"],
