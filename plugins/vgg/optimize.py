@@ -17,6 +17,10 @@ from .network import CONTENT_LAYERS, STYLE_LAYERS, clamp_range, resize
 
 OPTIMIZERS = ("lbfgs", "adam")
 MIN_LEVEL_SIDE = 64  # a coarser level than this has too few deep features to be useful
+# The losses are relative errors (order 1) and pixels span 0..255, so gradients are ~1e-4; torch's
+# L-BFGS would then skip every curvature update (it needs s.y > 1e-10) and crawl. The optimiser
+# sees the objective times this constant; reported losses are unscaled.
+OBJECTIVE_SCALE = 1e4
 
 
 @dataclass
@@ -91,16 +95,17 @@ def evaluate(net, image: torch.Tensor, level: Level, weights: Weights, tiling: s
 def optimise(net, init: torch.Tensor, make_level: Callable[[int, int, int, int], Level],
              sizes: list[tuple[int, int]], iterations: list[int], weights: Weights, *,
              tiling: str = "none", optimizer: str = "lbfgs", lr: float | None = None,
-             on_step: Callable[[StepInfo], None] = lambda info: None) -> tuple[torch.Tensor, dict]:
+             on_step: Callable[[StepInfo], None] = lambda info: None) -> tuple[torch.Tensor, dict, dict]:
     """Optimise pixels level by level. ``make_level(index, height, width, iterations)`` builds the
     targets for a level; ``init`` is the starting image at the coarsest size. Returns the final
-    image (VGG space, composited) and its final losses as floats."""
+    image (VGG space, composited), its final losses, and the losses when the finest level began
+    (all floats)."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"parameter 'optimizer' must be one of {', '.join(OPTIMIZERS)}; got {optimizer!r}")
     lo, hi = clamp_range(init.device)
     total, step = sum(iterations), 0
     x = init.detach()
-    level = None
+    level, start = None, {}
     for index, ((h, w), count) in enumerate(zip(sizes, iterations)):
         x = resize(x, h, w, tiling).detach().clone()
         level = make_level(index, h, w, count)
@@ -119,17 +124,19 @@ def optimise(net, init: torch.Tensor, make_level: Callable[[int, int, int, int],
             def closure():
                 opt.zero_grad()
                 losses = evaluate(net, compose(x), level, weights, tiling)
-                losses["total"].backward()
+                (losses["total"] * OBJECTIVE_SCALE).backward()
                 if not seen:
                     seen.update({k: float(v.detach()) for k, v in losses.items()})
-                return losses["total"]
+                return losses["total"].detach() * OBJECTIVE_SCALE
 
             opt.step(closure)
             with torch.no_grad():
                 x.clamp_(lo, hi)
             step += 1
+            if it == 1:
+                start = seen
             on_step(StepInfo(index, len(sizes), it, step, total, seen, compose(x).detach()))
     with torch.no_grad():
         final = compose(x).detach()
         losses = {k: float(v) for k, v in evaluate(net, final, level, weights, tiling).items()}
-    return final, losses
+    return final, losses, start

@@ -22,6 +22,7 @@ from .optimize import Level, Weights, optimise, pyramid, split_iterations
 STYLE_INPUTS = ("style", "style2", "style3")
 TILE_MULTIPLE = 16  # 2**pools before relu5_1: sides divisible by it wrap exactly through max pooling
 PREVIEW_SIDE = 256
+INIT_NOISE = 0.25  # texture start: the exemplar's mean colour plus this much of its spread as noise
 
 
 def network(ctx) -> VGG19Features:
@@ -77,12 +78,14 @@ def _stepper(ctx, every: int, label):
     return on_step
 
 
-def _meta(kind: str, seed: int, device, sizes, iterations, losses: dict, extra: dict) -> dict:
+def _meta(kind: str, seed: int, device, sizes, iterations, losses: dict, start: dict, extra: dict) -> dict:
     return {"model": W.MODEL_NAME, "model_hash": W.model_hash(), "seed": seed, "device": str(device),
             "levels": [f"{w}x{h}" for h, w in sizes], "iterations_per_level": iterations,
             "evaluation": {"style_loss": losses["style"], "content_loss": losses["content"],
                            "tv_loss": losses["tv"], "total_loss": losses["total"],
-                           "note": f"{kind} Gatys losses at the finest level after the last iteration"},
+                           "start": {k: start.get(k) for k in ("style", "content", "tv", "total")},
+                           "note": f"{kind}: relative Gatys losses at the finest level after the last "
+                                   "iteration; 'start' = when the finest level began"},
             **extra}
 
 
@@ -137,7 +140,7 @@ def run_style(inputs: dict, params: dict, ctx) -> JobOutput:
     init = to_vgg(resize_rgb(content_rgb, w0, h0), device)
     if params["init"] == "noise":
         init = torch.randn(init.shape, generator=generator).to(device) * 40.0
-    final, losses = optimise(net, init, make_level, sizes, iterations,
+    final, losses, start = optimise(net, init, make_level, sizes, iterations,
                              Weights(params["style_weight"], params["content_weight"], params["tv_weight"]),
                              optimizer=params["optimizer"], on_step=_stepper(ctx, params["preview_every"], "style"))
     out = resize_rgb(from_vgg(final), width, height)
@@ -146,7 +149,7 @@ def run_style(inputs: dict, params: dict, ctx) -> JobOutput:
 
         out = keep_colors(out, content_rgb)
     out = blend_masked(content_rgb, out, mask)
-    meta = _meta("style", seed, device, sizes, iterations, losses,
+    meta = _meta("style", seed, device, sizes, iterations, losses, start,
                  {"working_size": f"{ww}x{wh}", "styles": {name: weight for name, weight in chosen}})
     return JobOutput(payloads={"image": ImageData.from_numpy(join_alpha(out, alpha))}, meta=meta)
 
@@ -175,11 +178,11 @@ def run_texture(inputs: dict, params: dict, ctx) -> JobOutput:
 
     h0, w0 = sizes[0]
     ex = to_vgg(exemplar, "cpu")[0].reshape(3, -1)
-    init = ex.mean(1).view(1, 3, 1, 1) + ex.std(1).view(1, 3, 1, 1) * torch.randn((1, 3, h0, w0), generator=generator)
-    final, losses = optimise(net, init.to(device), make_level, sizes, iterations,
+    init = ex.mean(1).view(1, 3, 1, 1) + INIT_NOISE * ex.std(1).view(1, 3, 1, 1) * torch.randn((1, 3, h0, w0), generator=generator)
+    final, losses, start = optimise(net, init.to(device), make_level, sizes, iterations,
                              Weights(1.0, 0.0, params["tv_weight"]), tiling=tiling,
                              optimizer=params["optimizer"], on_step=_stepper(ctx, params["preview_every"], "texture"))
     out = from_vgg(resize(final, height, width, tiling))
-    meta = _meta("texture", seed, device, sizes, iterations, losses,
+    meta = _meta("texture", seed, device, sizes, iterations, losses, start,
                  {"working_size": f"{work_w}x{work_h}", "exemplar_size": f"{ex_w}x{ex_h}", "tiling": tiling})
     return JobOutput(payloads={"image": ImageData.from_numpy(out)}, meta=meta)
