@@ -86,9 +86,23 @@ def muselink_capabilities():
     ]
 
 
+def _warm_imports() -> None:
+    """Import torch + diffusers in the background so the first job does not wait for them (~5-15 s)."""
+    from .loading import import_diffusers
+
+    try:
+        import_diffusers()
+    except Exception:  # the job that needs them reports the problem
+        pass
+
+
 @hookimpl
 def muselink_configure(config):
     _state["config_dir"] = getattr(config, "config_dir", None)
+    if unavailable() is None:  # a model is configured: get the libraries ready, load no weights yet
+        import threading
+
+        threading.Thread(target=_warm_imports, name="diffusion-imports", daemon=True).start()
 
 
 @hookimpl

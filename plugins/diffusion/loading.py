@@ -101,7 +101,7 @@ class LoadedModel:
 
 def _single_file_class(path: str):
     """StableDiffusionXLPipeline for SDXL checkpoints (second text encoder), else StableDiffusionPipeline."""
-    import diffusers
+    diffusers = import_diffusers()
 
     keys: set = set()
     if path.endswith(".safetensors"):
@@ -112,6 +112,23 @@ def _single_file_class(path: str):
     if any(k.startswith("conditioner.embedders.1.") for k in keys):
         return diffusers.StableDiffusionXLPipeline
     return diffusers.StableDiffusionPipeline
+
+
+_import_lock = threading.Lock()
+
+
+def import_diffusers():
+    """Import diffusers (and resolve its lazy pipeline modules) once; safe from several threads.
+
+    diffusers' lazy module is not safe to import from two threads at once (one may see it half
+    initialised), and the daemon warms the import in the background while a job may start.
+    """
+    with _import_lock:
+        import diffusers
+        import transformers  # noqa: F401
+        from diffusers import (AutoPipelineForImage2Image, AutoPipelineForInpainting,  # noqa: F401
+                               AutoPipelineForText2Image, DiffusionPipeline, StableDiffusionPipeline)
+    return diffusers
 
 
 def _quiet() -> None:
@@ -136,8 +153,7 @@ def _dtype_key() -> str:
 
 def load_pipeline(entry: ModelEntry, device: str):
     """Load ``entry`` onto ``device`` (fp16 on GPUs, fp32 on CPU) with only local files."""
-    import diffusers
-
+    diffusers = import_diffusers()
     _quiet()
     dtype = torch_dtype(device)
     path = local_path(entry)

@@ -50,7 +50,8 @@ def _run_pipeline(task: str, params: dict, ctx, out_size: tuple[int, int], gen_s
     entry = registry.find(config_dir, params["model"])
     ctx.progress(0.0, f"loading {entry.name}")
     model = get_model(ctx, entry)
-    pipe = model.variant(task)
+    with model.lock:
+        pipe = model.variant(task)
     seed = params["seed"] if params["seed"] is not None else random.randrange(2**32)
     every = params["preview_every"]
 
