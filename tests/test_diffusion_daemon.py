@@ -270,3 +270,20 @@ def test_cli_run_inpaints_transparent_pixels_and_writes_provenance(sd_daemon, ti
         assert "Seed: 4" in png.text["parameters"] and "moss" in png.text["parameters"]
     opaque = image[:, :, 3] == 255
     assert np.array_equal(pixels[opaque], image[opaque])
+
+
+def test_models_check_loads_a_cached_hub_model_offline(tiny_models, tmp_path):
+    """A hub id found in the local HF cache is added and loaded with the network off; check lists components."""
+    import shutil
+
+    repo = tmp_path / "hf" / "models--someone--tiny-sd"
+    commit = "1" * 40
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(tiny_models["folder"], repo / "snapshots" / commit)
+    env = {"HF_HUB_CACHE": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    cli(tmp_path / "cfg", "models", "add", "hub", "someone/tiny-sd", env=env)
+    out = cli(tmp_path / "cfg", "models", "check", "--device", "cpu", env=env).stdout
+    assert "hub: ok" in out and "StableDiffusionPipeline" in out
+    for component in ("UNet2DConditionModel", "AutoencoderKL", "CLIPTextModel", "CLIPTokenizer"):
+        assert component in out
