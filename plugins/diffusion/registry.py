@@ -116,7 +116,7 @@ def cached_hub_snapshot(repo_id: str) -> Path:
             f"or point SOURCE at a downloaded folder or .safetensors file") from None
 
 
-def resolve_source(source: str, config: str | None = None) -> tuple[str, str, Path]:
+def resolve_source(source: str) -> tuple[str, str, Path]:
     """SOURCE → (kind, normalised source, local path with the weights)."""
     path = Path(source).expanduser()
     if path.is_dir():
