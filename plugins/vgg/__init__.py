@@ -36,7 +36,7 @@ OPTIMISATION = (
           1, 5000),
     Param("scales", "int", 3, "pyramid levels, coarse to fine (1 = single scale); the coarsest side stays >= 64 px",
           1, 6),
-    Param("optimizer", "choice", "lbfgs", "lbfgs (fewer iterations) or adam", choices=("lbfgs", "adam")),
+    Param("optimizer", "choice", "adam", "adam (steady, the default) or lbfgs", choices=("adam", "lbfgs")),
     Param("seed", "seed", None, "random seed (empty = a new one, reported in the result)", 0, 2 ** 31 - 1),
     Param("preview_every", "int", 10, "send a preview image every N iterations (0 = never)", 0, 1000),
 )

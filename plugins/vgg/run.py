@@ -22,6 +22,7 @@ from .optimize import Level, Weights, optimise, pyramid, split_iterations
 STYLE_INPUTS = ("style", "style2", "style3")
 TILE_MULTIPLE = 16  # 2**pools before relu5_1: sides divisible by it wrap exactly through max pooling
 PREVIEW_SIDE = 256
+BORDER = 8  # untiled edges: synthesize this much extra and crop it (zero padding flattens the rim)
 INIT_NOISE = 0.25  # texture start: the exemplar's mean colour plus this much of its spread as noise
 
 
@@ -168,20 +169,25 @@ def run_texture(inputs: dict, params: dict, ctx) -> JobOutput:
     device = net.device
     multiple = TILE_MULTIPLE if tiling != "none" else 1
     work_h, work_w = _round_up(height, multiple), _round_up(width, multiple)
-    sizes = pyramid(work_h, work_w, params["scales"], multiple)
+    my = 0 if tiling in ("y", "both") else BORDER
+    mx = 0 if tiling in ("x", "both") else BORDER
+    canvas_h, canvas_w = work_h + 2 * my, work_w + 2 * mx
+    sizes = pyramid(canvas_h, canvas_w, params["scales"], multiple)
     iterations = split_iterations(params["iterations"], len(sizes))
     ctx.progress(0.0, f"synthesizing {width}x{height} in {len(sizes)} level(s)", 0, sum(iterations))
 
     def make_level(index, h, w, count):
-        factor = (h / work_h + w / work_w) / 2  # the exemplar shrinks with the level
+        factor = (h / canvas_h + w / canvas_w) / 2  # the exemplar shrinks with the level
         return Level(h, w, count, _grams(net, _scaled(exemplar, factor), device))
 
     h0, w0 = sizes[0]
     ex = to_vgg(exemplar, "cpu")[0].reshape(3, -1)
     init = ex.mean(1).view(1, 3, 1, 1) + INIT_NOISE * ex.std(1).view(1, 3, 1, 1) * torch.randn((1, 3, h0, w0), generator=generator)
     final, losses, start = optimise(net, init.to(device), make_level, sizes, iterations,
-                             Weights(1.0, 0.0, params["tv_weight"]), tiling=tiling,
-                             optimizer=params["optimizer"], on_step=_stepper(ctx, params["preview_every"], "texture"))
+                                    Weights(1.0, 0.0, params["tv_weight"]), tiling=tiling,
+                                    optimizer=params["optimizer"],
+                                    on_step=_stepper(ctx, params["preview_every"], "texture"))
+    final = final[..., my:my + work_h, mx:mx + work_w]
     out = from_vgg(resize(final, height, width, tiling))
     meta = _meta("texture", seed, device, sizes, iterations, losses, start,
                  {"working_size": f"{work_w}x{work_h}", "exemplar_size": f"{ex_w}x{ex_h}", "tiling": tiling})
