@@ -78,7 +78,8 @@ def _output(cap: str, notes, params: dict, seed: int, eng, info: dict) -> JobOut
     midi = to_midi(notes, provenance, title=cap)
     meta = {"model": "muselink-music", "model_hash": eng.model_hash, "seed": seed, "params": clean,
             "notes": len(notes.notes), **info}
-    return JobOutput(payloads={"notes": notes, "midi": BlobData("audio/midi", midi)}, meta=meta)
+    # midi first: `muselink run -o x.mid` writes the first payload to x.mid
+    return JobOutput(payloads={"midi": BlobData("audio/midi", midi), "notes": notes}, meta=meta)
 
 
 def _one_thread() -> None:

@@ -40,7 +40,24 @@ def hash_in_card(text: str) -> str | None:
     return None
 
 
-def write(checkpoint: Path, split_counts: dict | None = None) -> Path:
+def sources(data) -> list[str]:
+    """Per corpus folder: pieces and files the token data came from (``data``: a TokenData)."""
+    from collections import defaultdict
+
+    files, pieces = defaultdict(set), defaultdict(int)
+    for pid in data.piece_ids:
+        folder, name = str(pid).split("#")[0].split("/", 1)
+        files[folder].add(name)
+        pieces[folder] += 1
+    out = []
+    for folder in sorted(files):
+        names = sorted(files[folder])
+        listed = ", ".join(n.rsplit(".", 1)[0] for n in names) if len(names) <= 20 else f"{len(names)} files"
+        out.append(f"`{folder}`: {pieces[folder]} pieces from {listed}")
+    return out
+
+
+def write(checkpoint: Path, split_counts: dict | None = None, source_lines: list[str] | None = None) -> Path:
     import torch
 
     checkpoint = Path(checkpoint)
@@ -68,8 +85,10 @@ def write(checkpoint: Path, split_counts: dict | None = None) -> Path:
         "- split by piece, fixed: sha1(piece id) % 100 → < 5 test, < 10 validation, else train; the validation and "
         "test ids are recorded in `split.json`.",
     ]
+    if source_lines:
+        lines.append("- pieces used: " + "; ".join(source_lines))
     if split_counts:
-        lines.append(f"- pieces: {split_counts}")
+        lines.append(f"- split: {split_counts}")
     if tr.get("train_tokens"):
         lines.append(f"- training tokens: {tr['train_tokens']:,} in {tr.get('train_pieces')} pieces")
     lines += ["", "## Tokenizer",
@@ -79,7 +98,7 @@ def write(checkpoint: Path, split_counts: dict | None = None) -> Path:
               "## Training"]
     if tr:
         t = tr["train"]
-        lines += [f"- `muselink train music`: {tr['steps']} steps × batch {t['batch']} windows of ≤ {m['context']} tokens, "
+        lines += [f"- trainer `plugins/music/train.py` (what `muselink train music` runs): {tr['steps']} steps × batch {t['batch']} windows of ≤ {m['context']} tokens, "
                   f"AdamW lr {t['lr']} (warm-up {t['warmup']}, cosine to 10 %), weight decay {t['weight_decay']}, seed {t['seed']}",
                   f"- time: {tr['minutes']} min on {tr['device']} ({tr['threads']} CPU threads); best validation NLL "
                   f"{tr['best_val_nll']} nats/token; the checkpoint kept is the best-validation one"
@@ -92,7 +111,10 @@ def write(checkpoint: Path, split_counts: dict | None = None) -> Path:
         k = metrics["in_key"]
         lines += ["", f"- in-key share of continuations of diatonic input: **{k['generated_notes_share_mean'] * 100:.1f} %** "
                   f"(mean over {k['prompts']} held-out test prompts of 4 bars, {k['bars']} bars continued, temperature "
-                  f"{k['temperature']}, top_p {k['top_p']}; worst prompt {k['share_min'] * 100:.0f} %)"]
+                  f"{k['temperature']}, top_p {k['top_p']}; worst prompt {k['share_min'] * 100:.0f} %; "
+                  f"sampling the full distribution (temperature 1, top_p 1): "
+                  f"{k.get('share_mean_temperature_1_top_p_1', float('nan')) * 100:.1f} %). In key = the major scale, or for "
+                  "minor the natural minor scale plus the raised 6th and 7th; sampling never masks pitches by key"]
         p = metrics["plagiarism"]
         lines += [f"- plagiarism check — {p['unit']}:"]
         for name in ("continuations_2_bars", "generations_8_bars", "real_test_continuations_2_bars"):

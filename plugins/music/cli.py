@@ -22,11 +22,12 @@ def add_commands(subparsers) -> None:
         "music", help="train the music model on the music21 corpus (CPU by default, resumable)")
     p.add_argument("--out", default=str(HERE / "music.pt"), help="checkpoint to write (default: the shipped one)")
     p.add_argument("--work-dir", default=None, help="resumable state (default: <cache>/music/train)")
-    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--steps", type=int, default=12000)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--dropout", type=float, default=0.15)
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch")
     p.add_argument("--max-minutes", type=float, default=25.0, help="stop (and save) after this wall-clock time")
     p.add_argument("--workers", type=int, default=1, help="processes for parsing the corpus (first run only)")
@@ -72,10 +73,14 @@ def cmd_train(args) -> int:
     cfg = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, device=args.device,
                       threads=args.threads, max_minutes=args.max_minutes,
                       eval_every=min(250, max(1, args.steps // 4)), save_every=min(250, max(1, args.steps // 4)))
-    record = train(tokens, work, out, cfg, resume=not args.fresh, log=lambda m: print(m, file=sys.stderr))
+    from .model import ModelConfig
+
+    model_cfg = ModelConfig(vocab_size=dataset.TokenData(tokens).vocab_size, dropout=args.dropout)
+    record = train(tokens, work, out, cfg, model_cfg=model_cfg, resume=not args.fresh,
+                   log=lambda m: print(m, file=sys.stderr))
     td = dataset.TokenData(tokens)
     dataset.record_split(td, out.with_name("split.json"))
-    path = card.write(out, {s: int(len(td.indices(s))) for s in dataset.SPLITS})
+    path = card.write(out, {s: int(len(td.indices(s))) for s in dataset.SPLITS}, card.sources(td))
     print(f"checkpoint {out} ({record['params']:,} parameters, {record['minutes']} min); model card {path}")
     print("next: muselink eval music  (records the metrics in the model card)")
     return 0
@@ -96,6 +101,6 @@ def cmd_eval(args) -> int:
     ckpt = Path(args.checkpoint)
     card.metrics_path(ckpt).write_text(json.dumps(results, indent=1) + "\n")
     td = dataset.TokenData(tokens)
-    card.write(ckpt, {s: int(len(td.indices(s))) for s in dataset.SPLITS})
+    card.write(ckpt, {s: int(len(td.indices(s))) for s in dataset.SPLITS}, card.sources(td))
     print(json.dumps(results, indent=1))
     return 0

@@ -13,11 +13,11 @@ import torch.nn.functional as F
 class ModelConfig:
     vocab_size: int = 232
     context: int = 512
-    d_model: int = 256
-    n_layers: int = 5
+    d_model: int = 128
+    n_layers: int = 4
     n_heads: int = 4
-    d_ff: int = 1024
-    dropout: float = 0.2
+    d_ff: int = 512
+    dropout: float = 0.15
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -6,7 +6,7 @@ from pathlib import Path
 from muselink.bridge.payloads import NotesData
 
 
-def render(context: NotesData, new: NotesData, path: Path, px_per_quarter: int = 48, row: int = 6,
+def render(context: NotesData, new: NotesData, path: Path, px_per_quarter: int = 40, row: int = 9,
            title: str = "") -> Path:
     from PIL import Image, ImageDraw
 
@@ -17,7 +17,7 @@ def render(context: NotesData, new: NotesData, path: Path, px_per_quarter: int =
     end = max(n.start + n.duration for n, _ in notes)
     margin, top = 36, 24 if title else 6
     width = margin + int(end / ppq * px_per_quarter) + 8
-    height = top + (hi - lo + 1) * row + 8
+    height = top + (hi - lo + 1) * row + 20
     img = Image.new("RGB", (width, height), (250, 250, 247))
     draw = ImageDraw.Draw(img)
     for p in range(lo, hi + 1):
@@ -31,8 +31,8 @@ def render(context: NotesData, new: NotesData, path: Path, px_per_quarter: int =
     x, b = 0.0, 0
     while x <= end:
         xx = margin + int(x / ppq * px_per_quarter)
-        draw.line([xx, top, xx, height - 8], fill=(180, 180, 170), width=1)
-        draw.text((xx + 2, top - 12 if title else top), str(b + 1), fill=(120, 120, 120)) if not title else None
+        draw.line([xx, top, xx, height - 20], fill=(180, 180, 170), width=1)
+        draw.text((xx + 3, height - 16), str(b + 1), fill=(120, 120, 120))
         x, b = x + bar, b + 1
     for n, is_new in notes:
         x0 = margin + int(n.start / ppq * px_per_quarter)
@@ -42,7 +42,7 @@ def render(context: NotesData, new: NotesData, path: Path, px_per_quarter: int =
                        outline=(60, 30, 0) if is_new else (60, 60, 70))
     if new.notes:
         xs = margin + int(min(n.start for n in new.notes) / ppq * px_per_quarter)
-        draw.line([xs, top, xs, height - 8], fill=(217, 95, 2), width=2)
+        draw.line([xs, top, xs, height - 20], fill=(217, 95, 2), width=2)
     if title:
         draw.text((margin, 4), title, fill=(30, 30, 30))
     path = Path(path)

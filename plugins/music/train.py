@@ -18,7 +18,7 @@ import numpy as np
 
 @dataclass
 class TrainConfig:
-    steps: int = 3000
+    steps: int = 12000
     batch: int = 32
     lr: float = 1e-3
     warmup: int = 300
@@ -176,13 +176,17 @@ def main(argv=None) -> int:
     for name, value in TrainConfig().__dict__.items():
         p.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     p.add_argument("--fresh", action="store_true", help="ignore a saved state (default: resume)")
-    p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument("--dropout", type=float, default=0.15)
+    p.add_argument("--d-model", type=int, default=None)
+    p.add_argument("--n-layers", type=int, default=None)
+    p.add_argument("--d-ff", type=int, default=None)
     args = p.parse_args(argv)
     cfg = TrainConfig(**{k: getattr(args, k) for k in TrainConfig().__dict__})
     from .dataset import TokenData
     from .model import ModelConfig
 
-    model_cfg = ModelConfig(vocab_size=TokenData(Path(args.data)).vocab_size, dropout=args.dropout)
+    arch = {k: getattr(args, k) for k in ("d_model", "n_layers", "d_ff") if getattr(args, k) is not None}
+    model_cfg = ModelConfig(vocab_size=TokenData(Path(args.data)).vocab_size, dropout=args.dropout, **arch)
     record = train(Path(args.data), Path(args.work_dir), Path(args.out), cfg, model_cfg=model_cfg,
                    resume=not args.fresh)
     print(json.dumps({k: v for k, v in record.items() if k != "history"}, indent=1))
