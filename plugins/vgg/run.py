@@ -142,8 +142,9 @@ def run_style(inputs: dict, params: dict, ctx) -> JobOutput:
     if params["init"] == "noise":
         init = torch.randn(init.shape, generator=generator).to(device) * 40.0
     final, losses, start = optimise(net, init, make_level, sizes, iterations,
-                             Weights(params["style_weight"], params["content_weight"], params["tv_weight"]),
-                             optimizer=params["optimizer"], on_step=_stepper(ctx, params["preview_every"], "style"))
+                                    Weights(params["style_weight"], params["content_weight"], params["tv_weight"]),
+                                    optimizer=params["optimizer"],
+                                    on_step=_stepper(ctx, params["preview_every"], "style"))
     out = resize_rgb(from_vgg(final), width, height)
     if params["preserve_colors"]:
         from ..style_fast import keep_colors
