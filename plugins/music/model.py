@@ -35,26 +35,32 @@ class Block(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.p_drop = cfg.dropout
 
-    def forward(self, x, cache=None):
+    def forward(self, x, cache=None, start: int = 0):
+        """``cache``: None (training) or this layer's preallocated (2, B, H, context, D) tensor; the new keys and
+        values are written at ``start`` and attention covers everything cached before them."""
         b, t, c = x.shape
-        q, k, v = self.qkv(self.ln1(x)).view(b, t, 3, self.n_heads, c // self.n_heads).permute(2, 0, 3, 1, 4)
-        if cache is not None:
-            pk, pv = cache
-            if pk is not None:
-                k = torch.cat([pk, k], dim=2)
-                v = torch.cat([pv, v], dim=2)
-        # causal within the new tokens; all cached tokens are visible
-        causal = cache is None or cache[0] is None
-        if causal or t == 1:
-            a = F.scaled_dot_product_attention(q, k, v, is_causal=causal and t > 1,
-                                               dropout_p=self.p_drop if self.training else 0.0)
+        h = F.layer_norm(x, (c,), self.ln1.weight, self.ln1.bias)
+        q, k, v = F.linear(h, self.qkv.weight, self.qkv.bias).view(b, t, 3, self.n_heads, c // self.n_heads) \
+            .permute(2, 0, 3, 1, 4)
+        if cache is None:
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=t > 1, dropout_p=self.p_drop if self.training else 0.0)
         else:
-            past = k.shape[2] - t
-            mask = torch.ones(t, k.shape[2], dtype=torch.bool, device=x.device).tril(past)
-            a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        x = x + self.drop(self.proj(a.transpose(1, 2).reshape(b, t, c)))
-        x = x + self.drop(self.ff(self.ln2(x)))
-        return x, (k, v)
+            cache[0, :, :, start:start + t] = k
+            cache[1, :, :, start:start + t] = v
+            k, v = cache[0, :, :, :start + t], cache[1, :, :, :start + t]
+            if t == 1:
+                a = F.scaled_dot_product_attention(q, k, v)
+            elif start == 0:
+                a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            else:  # several new tokens after cached ones: causal among the new, all cached visible
+                mask = torch.ones(t, start + t, dtype=torch.bool, device=x.device).tril(start)
+                a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        a = F.linear(a.transpose(1, 2).reshape(b, t, c), self.proj.weight, self.proj.bias)
+        x = x + (self.drop(a) if self.training else a)
+        ff1, ff2 = self.ff[0], self.ff[2]
+        h = F.linear(F.gelu(F.linear(F.layer_norm(x, (c,), self.ln2.weight, self.ln2.bias), ff1.weight, ff1.bias)),
+                     ff2.weight, ff2.bias)
+        return x + (self.drop(h) if self.training else h)
 
 
 class MusicTransformer(nn.Module):
@@ -85,20 +91,23 @@ class MusicTransformer(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def forward(self, idx, caches=None, start: int = 0):
-        """``idx`` (B, T) → logits (B, T, V) and the new per-layer caches. ``start``: position of idx[:, 0]."""
+        """``idx`` (B, T) → logits (B, T, V). ``caches`` from :meth:`new_cache` (filled in place) or None;
+        ``start``: the position of ``idx[:, 0]``."""
         t = idx.shape[1]
         if start + t > self.cfg.context:
             raise ValueError(f"sequence of {start + t} tokens exceeds the model context {self.cfg.context}")
-        pos = torch.arange(start, start + t, device=idx.device)
-        x = self.tok(idx) + self.pos(pos)[None]
-        new = []
+        x = F.embedding(idx, self.tok.weight) + self.pos.weight[start:start + t][None]
         for i, block in enumerate(self.blocks):
-            x, kv = block(x, None if caches is None else caches[i])
-            new.append(kv)
-        return self.head(self.ln(x)), new
+            x = block(x, None if caches is None else caches[i], start)
+        x = F.layer_norm(x, (x.shape[-1],), self.ln.weight, self.ln.bias)
+        return F.linear(x, self.tok.weight)
 
-    def empty_cache(self):
-        return [(None, None)] * self.cfg.n_layers
+    def new_cache(self, batch: int) -> list:
+        """Preallocated key/value memory for ``batch`` rows, one (2, B, H, context, D) tensor per layer."""
+        c = self.cfg
+        w = self.tok.weight
+        return [torch.zeros(2, batch, c.n_heads, c.context, c.d_model // c.n_heads, dtype=w.dtype, device=w.device)
+                for _ in range(c.n_layers)]
 
 
 def save_checkpoint(model: MusicTransformer, path, extra: dict) -> None:

@@ -118,8 +118,8 @@ def generate(model, prompt: list[int], g: Grammar, start_state: State, min_unit:
     gen = torch.Generator().manual_seed(int(seed))
     ctx = model.cfg.context
     prefix = prompt[:2]
-    x = torch.tensor([prompt] * candidates)
-    logits, caches = model(x)
+    caches = model.new_cache(candidates)
+    logits = model(torch.tensor([prompt] * candidates), caches)
     length = len(prompt)
     states = [State(start_state.bar, start_state.pos, start_state.last, start_state.pitch) for _ in range(candidates)]
     history = [list(prompt) for _ in range(candidates)]  # what each row generated
@@ -129,28 +129,34 @@ def generate(model, prompt: list[int], g: Grammar, start_state: State, min_unit:
         nxt = []
         for r, st in enumerate(states):
             if st.done:
-                nxt.append(g.bar)
+                nxt.append([g.bar])
                 continue
             tok = sample_token(last_logits[r].float(), allowed(st, g, min_unit, end_bar), temperature, top_p, gen)
             if tok == g.bar and st.bar + 1 >= end_bar:
                 st.done = True
-            else:
-                st.feed(tok, g, record=True)
-                history[r].append(tok)
-            nxt.append(tok)
-            fed[r].append(tok)
+                nxt.append([tok])
+                continue
+            st.feed(tok, g, record=True)
+            step = [tok]
+            if tok == g.bar and candidates == 1:  # the meter token after a bar line is forced: feed both at once
+                st.feed(g.timesig, g, record=True)
+                step.append(g.timesig)
+            history[r].extend(step)
+            nxt.append(step)
         if all(st.done for st in states):
             break
         if check is not None:
             check()
-        if length + 1 > ctx:  # slide: rebuild the cache from the prefix and the recent half context
-            keep = ctx // 2
-            rows = [prefix + f[-keep:] for f in fed]
-            logits, caches = model(torch.tensor(rows))
+        for r, step in enumerate(nxt):
+            fed[r].extend(step)
+        width = len(nxt[0])
+        if length + width > ctx:  # slide: rebuild the cache from the prefix and the recent half context
+            rows = [prefix + f[-(ctx // 2):] for f in fed]
+            logits = model(torch.tensor(rows), caches)
             length = len(rows[0])
         else:
-            logits, caches = model(torch.tensor(nxt)[:, None], caches, start=length)
-            length += 1
+            logits = model(torch.tensor(nxt), caches, start=length)
+            length += width
         last_logits = logits[:, -1]
     return states, history
 
@@ -172,7 +178,7 @@ def sequence_logprob(model, rows: list[list[int]], score_from: list[int]) -> lis
             cut = len(row) - ctx
             row, start = row[:2] + row[cut + 2:], max(2, start - cut)
         x = torch.tensor([row])
-        logits, _ = model(x[:, :-1])
+        logits = model(x[:, :-1])
         logp = torch.log_softmax(logits[0].float(), -1)
         targets = x[0, 1:]
         picked = logp[torch.arange(len(targets)), targets]

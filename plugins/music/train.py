@@ -46,7 +46,7 @@ def evaluate_nll(model, windows: list, device: str, batch: int = 32, pad_id: int
             for r, w in enumerate(group):
                 x[r, :len(w)] = torch.as_tensor(w)
             x = x.to(device)
-            logits, _ = model(x[:, :-1])
+            logits = model(x[:, :-1])
             target = x[:, 1:].clone()
             for r, w in enumerate(group):
                 target[r, len(w) - 1:] = -100
@@ -120,7 +120,7 @@ def train(data_path: Path, work_dir: Path, out: Path, cfg: TrainConfig, model_cf
         y[:, 0] = -100
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
-        logits, _ = model(x)
+        logits = model(x)
         loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100)
         opt.zero_grad(set_to_none=True)
         loss.backward()
