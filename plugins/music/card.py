@@ -100,9 +100,13 @@ def write(checkpoint: Path, split_counts: dict | None = None, source_lines: list
         t = tr["train"]
         lines += [f"- trainer `plugins/music/train.py` (what `muselink train music` runs): {tr['steps']} steps × batch {t['batch']} windows of ≤ {m['context']} tokens, "
                   f"AdamW lr {t['lr']} (warm-up {t['warmup']}, cosine to 10 %), weight decay {t['weight_decay']}, seed {t['seed']}",
-                  f"- time: {tr['minutes']} min on {tr['device']} ({tr['threads']} CPU threads); best validation NLL "
+                  f"- time: {tr['minutes']} min on {tr['device']}"
+                  + (f" ({tr['threads']} threads)" if tr["device"] == "cpu" else "") + "; best validation NLL "
                   f"{tr['best_val_nll']} nats/token; the checkpoint kept is the best-validation one"
                   + (f" (step {min(tr['history'], key=lambda h: h['val_nll'])['step']})" if tr.get("history") else "")]
+        if tr["device"] != "cpu":
+            lines.append("- trained on a GPU; on a small CPU the same recipe is far slower (docs/music.md has the "
+                         "measured figure), and `--max-minutes` then stops it early with a weaker model")
     lines += ["", "## Evaluation (`muselink eval music`)"]
     if metrics:
         lines += ["| split | tokens | model NLL (nats/token) | 4-gram KN NLL | reduction |", "|---|---|---|---|---|"]
