@@ -114,21 +114,21 @@ def test_stylized_texture_is_a_new_packed_image_in_the_material(host, daemon, tm
 
 
 @pytest.mark.host
-def test_modal_operator_cancels_on_escape_and_timers_apply_results_in_live_blender(daemon, tmp_path):
+def test_modal_operator_cancels_on_escape_and_timers_apply_results_in_live_blender(daemon, tmp_path, xvfb):
     """In interactive Blender (Xvfb): the modal operator runs a daemon job, Esc cancels it on the daemon
     and leaves the texture alone; a non-blocking call returns at once and a bpy.app.timers callback
     applies its result as a new packed image."""
-    require_host("blender", "xvfb-run")
+    require_host("blender", "Xvfb")
     resources = tmp_path / "blender-user"
     installed = muselink("install", "blender", "--blender", shutil.which("blender"), "--user-resources", str(resources))
     assert installed.returncode == 0, installed.stderr
     out = tmp_path / "out"
     out.mkdir()
-    cmd = ["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "blender", "--factory-startup", "--enable-event-simulate",
+    cmd = ["blender", "--factory-startup", "--enable-event-simulate",
            "--python", str(Path(__file__).resolve().parent / "blender_gui_scene.py"), "--",
            daemon, str(brick_texture(tmp_path / "brick.png")), str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
-                          env={**os.environ, "BLENDER_USER_RESOURCES": str(resources)})
+                          env={**os.environ, "BLENDER_USER_RESOURCES": str(resources), "DISPLAY": xvfb})
     assert (out / "gui.json").exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
     r = json.loads((out / "gui.json").read_text())
     assert r["error"] is None, r

@@ -34,7 +34,7 @@ def install(profile: Path, config: Path) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def krita_profile(tmp_path):
-    require_host("krita", "xvfb-run")
+    require_host("krita", "Xvfb")
     data, config = tmp_path / "data", tmp_path / "config"
     proc = install(data / "krita", config)
     assert proc.returncode == 0, proc.stderr
@@ -42,19 +42,19 @@ def krita_profile(tmp_path):
 
 
 class KritaRun:
-    """Krita under xvfb-run in its own process group, killed by PID on exit."""
+    """Krita on a private Xvfb display in its own process group, killed by PID on exit."""
 
-    def __init__(self, home: Path, endpoint: str, spec: dict):
+    def __init__(self, home: Path, endpoint: str, display: str, spec: dict):
         self.out = home / "out"
         self.out.mkdir(exist_ok=True)
         spec = {**spec, "out": str(self.out)}
         (home / "spec.json").write_text(json.dumps(spec))
         env = {**os.environ, "XDG_DATA_HOME": str(home / "data"), "XDG_CONFIG_HOME": str(home / "config"),
                "MUSELINK_ENDPOINT": endpoint, "MUSELINK_KRITA_DRIVER": str(home / "spec.json"),
-               "XDG_RUNTIME_DIR": str(home / "runtime")}
+               "XDG_RUNTIME_DIR": str(home / "runtime"), "DISPLAY": display}
         (home / "runtime").mkdir(mode=0o700, exist_ok=True)
         self.log = open(home / "krita.log", "w")
-        self.proc = subprocess.Popen(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "krita", "--nosplash"],
+        self.proc = subprocess.Popen(["krita", "--nosplash"],
                                      env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.home = home
 
@@ -97,10 +97,10 @@ class KritaRun:
 
 
 @pytest.mark.timeout(300)
-def test_docker_applies_style_to_selection_as_new_layer_in_real_krita(krita_profile, daemon):
+def test_docker_applies_style_to_selection_as_new_layer_in_real_krita(krita_profile, daemon, xvfb):
     """In real Krita: Apply on an elliptical selection adds one layer, changed only inside the selection,
     source byte-identical, progress and final state shown, one undo removes it."""
-    krita = KritaRun(krita_profile, daemon, {"scenario": "apply", "capability": "style.fast",
+    krita = KritaRun(krita_profile, daemon, display=xvfb, spec={"scenario": "apply", "capability": "style.fast",
                                              "params": {"style": "mosaic", "size": 256}})
     try:
         report = krita.report()
@@ -134,11 +134,11 @@ def test_docker_applies_style_to_selection_as_new_layer_in_real_krita(krita_prof
 
 
 @pytest.mark.timeout(300)
-def test_daemon_stopped_mid_job_keeps_krita_responsive_and_reconnects(krita_profile, daemon_factory):
+def test_daemon_stopped_mid_job_keeps_krita_responsive_and_reconnects(krita_profile, daemon_factory, xvfb):
     """Killing the daemon during a slow job: Krita's event loop keeps running, the panel says
     disconnected with Apply disabled, and it reconnects when a daemon is back."""
     endpoint, proc = daemon_factory()
-    krita = KritaRun(krita_profile, endpoint, {"scenario": "disconnect", "capability": "debug.echo",
+    krita = KritaRun(krita_profile, endpoint, display=xvfb, spec={"scenario": "disconnect", "capability": "debug.echo",
                                                "params": {"steps": 200, "delay": 0.1}})
     try:
         assert krita.wait_for("running", 180), krita.tail()
@@ -215,10 +215,10 @@ def test_adapter_against_the_krita_api_headless(krita_profile, daemon):
 
 
 @pytest.mark.timeout(300)
-def test_live_mode_updates_one_layer_in_place_in_real_krita(krita_profile, daemon):
+def test_live_mode_updates_one_layer_in_place_in_real_krita(krita_profile, daemon, xvfb):
     """In real Krita: ticking Live makes one '(live)' layer; painting on the source re-runs and updates that
     same layer (no stacking), still masked by the selection."""
-    krita = KritaRun(krita_profile, daemon, {"scenario": "live", "capability": "style.fast",
+    krita = KritaRun(krita_profile, daemon, display=xvfb, spec={"scenario": "live", "capability": "style.fast",
                                              "params": {"style": "pastel", "size": 128}, "paint": [130, 90, 60, 60]})
     try:
         report = krita.report()
