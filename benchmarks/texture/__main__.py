@@ -71,22 +71,23 @@ def seconds_per_iteration(net, side: int, tiling: str, steps: int) -> float:
 
 
 def trace(net, side: int, sizes, iterations):
-    """Run and record (seconds since start, style loss) for every full-size iteration."""
+    """Run and record (seconds since start, style loss, full-size iteration) for every full-size iteration."""
     ex = exemplar(side)
     points = []
     start = time.perf_counter()
 
     def on_step(info):
         if info.level == info.levels - 1:
-            points.append((time.perf_counter() - start, info.losses["style"]))
+            points.append((time.perf_counter() - start, info.losses["style"], info.iteration - 1))
 
     _, final, _ = synthesize(net, ex, sizes, iterations, on_step=on_step)
-    points.append((time.perf_counter() - start, final["style"]))  # the loss after the last step
+    points.append((time.perf_counter() - start, final["style"], iterations[-1]))  # after the last step
     return points
 
 
-def time_to(points, target: float) -> float | None:
-    return next((t for t, loss in points if loss <= target), None)
+def time_to(points, target: float) -> tuple[float, int] | tuple[None, None]:
+    """(seconds, full-size iterations done) when the style loss first reaches ``target``."""
+    return next(((t, k) for t, loss, k in points if loss <= target), (None, None))
 
 
 def main(argv=None) -> int:
@@ -116,16 +117,18 @@ def main(argv=None) -> int:
     rows = [("single-scale", single, s_final), (f"multi-scale ({coarse[0][0]}²x{coarse_its[0]} → "
                                                f"{coarse[1][0]}²x{coarse_its[1]} → {side}²)", multi, m_final)]
     for name, points, final in rows:
-        own = time_to(points, 1.1 * final)
-        common = time_to(points, 1.1 * s_final)
-        print(f"   {name}: loss after {n} full-size its {final:.4f} (total {points[-1][0]:.1f} s); "
-              f"within 10 % of its own: {own:.1f} s; of single-scale's: "
-              + (f"{common:.1f} s" if common is not None else "never"))
-    t_single = time_to(single, 1.1 * s_final)
-    t_multi = time_to(multi, 1.1 * s_final)
+        own, own_k = time_to(points, 1.1 * final)
+        common, common_k = time_to(points, 1.1 * s_final)
+        print(f"   {name}: loss after {n} full-size its {final:.4f} (total {points[-1][0]:.1f} s)\n"
+              f"      within 10 % of its own: {own:.1f} s ({own_k} full-size its); of single-scale's: "
+              + (f"{common:.1f} s ({common_k} full-size its)" if common is not None else "never"))
+    t_single, k_single = time_to(single, 1.1 * s_final)
+    t_multi, k_multi = time_to(multi, 1.1 * s_final)
     if t_multi is not None:
+        coarse_equiv = coarse_its[0] / 16 + coarse_its[1] / 4
         print(f"   ratio single/multi to the same target (1.1 x single-scale's {n}-it loss): "
-              f"{t_single / t_multi:.2f}x")
+              f"{t_single / t_multi:.2f}x in seconds; in work: {k_single} vs {k_multi} + {coarse_equiv:.1f} "
+              f"(coarse levels in full-size-iteration equivalents) = {k_single / (k_multi + coarse_equiv):.2f}x")
     else:
         print("   multi-scale never reached single-scale's target")
     return 0
