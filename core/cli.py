@@ -96,12 +96,12 @@ def cmd_run(args) -> int:
     from muselink.bridge.client import DaemonUnavailable, JobFailed
     from muselink.bridge import protocol as P
 
-    from .files import read_image, read_input, save_payload, transparent_mask
+    from .files import natural_suffix, read_image, read_input, save_payload, transparent_mask
 
     payloads = {}
     try:
         if args.input:
-            payloads["notes" if Path(args.input).suffix.lower() in (".mid", ".midi") else "image"] = read_input(args.input)
+            payloads["notes" if Path(args.input).suffix.lower() in (".mid", ".midi", ".json") else "image"] = read_input(args.input)
         if args.style_image:
             payloads["style"] = read_image(args.style_image, "RGB")
         if args.mask:
@@ -141,8 +141,8 @@ def cmd_run(args) -> int:
     if not outputs:
         raise CliError(f"{args.capability} returned no output")
     out = Path(args.output)
-    for i, (name, payload) in enumerate(outputs):
-        path = out if i == 0 else out.with_name(f"{out.stem}.{name}{out.suffix}")
+    for i, (name, payload) in enumerate(outputs):  # the first output takes -o; others go beside it
+        path = out if i == 0 else out.with_name(f"{out.stem}.{name}{natural_suffix(payload)}")
         save_payload(payload, path, result.meta)
         print(path)
     if args.meta:

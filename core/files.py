@@ -30,8 +30,15 @@ def read_image(path: str | Path, mode: str = "RGBA") -> ImageData:
 
 
 def read_input(path: str | Path) -> ImageData | BlobData:
-    """An image file → ImageData (RGBA); a MIDI file → BlobData(audio/midi)."""
+    """An image file → ImageData (RGBA); a MIDI file → BlobData(audio/midi); a notes .json → NotesData."""
     suffix = Path(path).suffix.lower()
+    if suffix == ".json":
+        try:
+            return NotesData.from_desc(json.loads(Path(path).read_text()), str(path))
+        except FileNotFoundError:
+            raise ValueError(f"file not found: {path}") from None
+        except (json.JSONDecodeError, AttributeError) as exc:
+            raise ValueError(f"{path} is not a muselink notes file: {exc}") from None
     if suffix in MIDI_SUFFIXES:
         try:
             return BlobData("audio/midi", Path(path).read_bytes())
@@ -96,6 +103,19 @@ def save_payload(payload, path: str | Path, meta: dict | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(payload, BlobData):
         path.write_bytes(payload.to_bytes())
+    elif isinstance(payload, NotesData) and path.suffix.lower() in MIDI_SUFFIXES:
+        from .midifile import midi_from_notes
+
+        path.write_bytes(midi_from_notes(payload, provenance=meta))
     elif isinstance(payload, NotesData):
         path.write_text(json.dumps(payload.describe(), indent=1))
     return path
+
+
+def natural_suffix(payload) -> str:
+    """The file suffix a payload is best saved with."""
+    if isinstance(payload, ImageData):
+        return ".png"
+    if isinstance(payload, NotesData):
+        return ".json"
+    return {"audio/midi": ".mid", "image/png": ".png"}.get(payload.media_type, ".bin")

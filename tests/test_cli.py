@@ -99,3 +99,23 @@ def test_curve_daemon_serves_authorised_clients_only(daemon_factory, tmp_path):
     with Client(endpoint, curve_server_key=server_key, timeout=1.5) as stranger:
         with pytest.raises(ConnectionError):
             stranger.hello()
+
+
+def test_music_result_is_written_as_midi_with_notes_beside_it(shared_daemon, tmp_path):
+    """`run music.continue -o x.mid` writes a real MIDI file and the notes as JSON, which runs again as input."""
+    from muselink.bridge.payloads import Note, NotesData
+    from muselink.core.midifile import midi_from_notes, notes_from_midi, provenance_of
+
+    melody = NotesData(notes=tuple(Note(i * 480, 480, p) for i, p in enumerate([60, 62, 64, 65, 67, 65, 64, 62])),
+                       ppq=480, bpm=100.0)
+    src = tmp_path / "in.mid"
+    src.write_bytes(midi_from_notes(melody))
+    proc = muselink("run", "music.continue", "-i", str(src), "-o", str(tmp_path / "out.mid"), "-q",
+                    "-p", "bars=1", "-p", "seed=3", "--endpoint", shared_daemon)
+    assert proc.returncode == 0, proc.stderr
+    answer = notes_from_midi((tmp_path / "out.mid").read_bytes())
+    assert answer.notes and min(n.start for n in answer.notes) >= 8 * 480
+    assert provenance_of((tmp_path / "out.mid").read_bytes())["seed"] == 3
+    again = muselink("run", "music.continue", "-i", str(tmp_path / "out.notes.json"), "-o", str(tmp_path / "2.mid"),
+                     "-q", "--endpoint", shared_daemon)
+    assert again.returncode == 0, again.stderr

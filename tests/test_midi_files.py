@@ -38,7 +38,7 @@ def test_midi_file_round_trip_keeps_notes_tempo_and_meter():
 
 def test_broken_midi_file_is_a_clear_error():
     """Bytes that are not a MIDI file raise ValueError naming the file."""
-    with pytest.raises(ValueError, match="song.mid is not a readable MIDI file"):
+    with pytest.raises(ValueError, match="song.mid is not a valid standard MIDI file"):
         notes_from_midi(b"RIFF....", "song.mid")
 
 
@@ -116,7 +116,7 @@ def test_watch_answers_each_new_file_once_and_reports_bad_ones(tmp_path):
     assert files.watch(client, tmp_path, {"bars": 1}, once=True, report=lines.append) == 2
     assert (tmp_path / "a.muselink.mid").exists() and (tmp_path / "b.muselink.mid").exists()
     assert notes_from_midi((tmp_path / "a.muselink.mid").read_bytes()).notes == ANSWER.notes
-    assert any("broken.mid" in line and "not a readable MIDI file" in line for line in lines)
+    assert any("broken.mid" in line and "not a valid standard MIDI file" in line for line in lines)
     assert files.watch(client, tmp_path, {"bars": 1}, once=True, report=lines.append) == 0
     assert len(client.calls) == 2
 
