@@ -239,3 +239,11 @@ def test_event_loop_client_gets_every_reply_through_its_file_descriptor(client):
         client.drain()
         assert time.perf_counter() - started < 0.05
     assert [type(e).__name__ for e in seen] == ["Accepted"] + ["Progress"] * 5 + ["Result"]
+
+
+def test_daemon_serves_on_an_ipc_endpoint(daemon_factory, client_factory, tmp_path):
+    """ipc:// endpoints work like loopback TCP."""
+    endpoint, _ = daemon_factory(endpoint=f"ipc://{tmp_path}/muselink.sock")
+    client = client_factory(endpoint)
+    assert client.hello().protocol == P.PROTOCOL_VERSION
+    assert client.run("debug.echo", {"image": IMG}, timeout=10).payloads["image"].width == 64
