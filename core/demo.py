@@ -74,13 +74,13 @@ def run_demo(out_dir: Path) -> int:
             for style in DEMO_STYLES:
                 result = client.run("style.fast", {"image": image}, {"style": style})
                 written.append(save_payload(result.payloads["image"], out_dir / f"astronaut-{style}.png", result.meta))
-                print(f"  style.fast {style:14s} {result.meta['seconds']:.2f} s -> {written[-1]}")
+                print(f"  {'style.fast ' + style:26s}{result.meta['seconds']:.2f} s -> {written[-1]}")
             result = client.run("style.fast", {"image": image}, {"weights": "mosaic:0.5,starry-swirl:0.5"})
             written.append(save_payload(result.payloads["image"], out_dir / "astronaut-blend.png", result.meta))
-            print(f"  style.fast blend          {result.meta['seconds']:.2f} s -> {written[-1]}")
+            print(f"  {'style.fast blend':26s}{result.meta['seconds']:.2f} s -> {written[-1]}")
             result = client.run("style.arbitrary", {"image": image, "style": ImageData.from_numpy(style_photo)})
             written.append(save_payload(result.payloads["image"], out_dir / "astronaut-arbitrary-coffee.png", result.meta))
-            print(f"  style.arbitrary (coffee)   {result.meta['seconds']:.2f} s -> {written[-1]}")
+            print(f"  {'style.arbitrary (coffee)':26s}{result.meta['seconds']:.2f} s -> {written[-1]}")
             for extra in demo_extras():
                 written.extend(extra(client, out_dir))
     finally:

@@ -42,5 +42,5 @@ def demo_step(client, out_dir: Path, seed: int = 7, bars: int = 4) -> list[Path]
     written.append(full)
     written.append(render(melody, new, out_dir / "melody-continuation.png",
                           title=f"music.continue: {bars} bars after 'Ode to Joy' (seed {seed}, model {result.meta['model_hash'][:8]})"))
-    print(f"  music.continue {bars} bars       {result.meta['seconds']:.2f} s -> {full}")
+    print(f"  {f'music.continue {bars} bars':26s}{result.meta['seconds']:.2f} s -> {full}")
     return written
