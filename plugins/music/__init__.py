@@ -40,27 +40,28 @@ def file_hash(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _load(path: Path):
+    from .engine import Engine
+    from .model import load_checkpoint
+    from .tokens import vocab
+
+    model, _ = load_checkpoint(path)
+    voc = vocab()
+    if model.cfg.vocab_size != len(voc):
+        raise RuntimeError(f"checkpoint {path} has a vocabulary of {model.cfg.vocab_size}, the tokenizer {len(voc)}")
+    return Engine(model, voc, file_hash(str(path))[:16])
+
+
 def load_engine(ctx=None, path: Path = CHECKPOINT):
     """The loaded model + tokenizer (shared through the daemon's model cache when ``ctx`` is given)."""
-    def load():
-        from .engine import Engine
-        from .model import load_checkpoint
-        from .tokens import vocab
-
-        model, _ = load_checkpoint(path)
-        voc = vocab()
-        if model.cfg.vocab_size != len(voc):
-            raise RuntimeError(f"checkpoint {path} has a vocabulary of {model.cfg.vocab_size}, the tokenizer {len(voc)}")
-        return Engine(model, voc, file_hash(str(path))[:16])
-
     if ctx is None or ctx.models is None:
-        return _standalone(str(path), load)
-    return ctx.models.get(f"music:{file_hash(str(path))[:16]}", load)
+        return _standalone(str(path))
+    return ctx.models.get(f"music:{file_hash(str(path))[:16]}", lambda: _load(path))
 
 
 @lru_cache(maxsize=2)
-def _standalone(path: str, load):
-    return load()
+def _standalone(path: str):
+    return _load(Path(path))
 
 
 def _seed(params: dict) -> int:
