@@ -107,18 +107,19 @@ class Engine:
                 out.append(Note(start, length, p, vel, channel))
         return sorted(set(out), key=lambda n: (n.start, n.pitch))
 
-    def _frame(self, notes: NotesData, key: Key, triples) -> Frame:
+    def _read(self, notes: NotesData):
+        """What continue and infill both derive from the input: its notes, key, style, frame, grammar."""
+        triples = [(n.start, n.duration, n.pitch) for n in notes.notes]
+        key = input_key(notes, triples)
+        style = "chorale" if polyphonic(triples) else "folk"
         shift = fit_range([t[2] for t in triples], key.shift_to_reference())
-        return Frame(notes.ppq, tuple(notes.time_signature), key, shift)
+        frame = Frame(notes.ppq, tuple(notes.time_signature), key, shift)
+        return triples, key, style, frame, Grammar(self.voc, frame.ts)
 
     # --- capabilities --------------------------------------------------------------------------
     def continue_(self, notes: NotesData, bars: int, temperature: float, top_p: float, seed: int,
                   check=None) -> tuple[NotesData, dict]:
-        triples = [(n.start, n.duration, n.pitch) for n in notes.notes]
-        key = input_key(notes, triples)
-        style = "chorale" if polyphonic(triples) else "folk"
-        frame = self._frame(notes, key, triples)
-        g = Grammar(self.voc, frame.ts)
+        triples, key, style, frame, g = self._read(notes)
         end_tick = max(s + d for s, d, _ in triples)
         first_bar = int(min(s for s, _, _ in triples) // frame.bar_ticks)
         open_bar = math.ceil(end_tick / frame.bar_ticks - 1e-9)  # first bar line at/after the input's end
@@ -150,11 +151,7 @@ class Engine:
     def infill(self, notes: NotesData, first: int, last: int, temperature: float, top_p: float, seed: int,
                check=None) -> tuple[NotesData, dict]:
         """Regenerate bars ``first``..``last`` (0-based, inclusive), given the bars around them."""
-        triples = [(n.start, n.duration, n.pitch) for n in notes.notes]
-        key = input_key(notes, triples)
-        style = "chorale" if polyphonic(triples) else "folk"
-        frame = self._frame(notes, key, triples)
-        g = Grammar(self.voc, frame.ts)
+        triples, key, style, frame, g = self._read(notes)
         lo, hi = first * frame.bar_ticks, (last + 1) * frame.bar_ticks
         kept = [t for t in triples if not lo <= t[0] < hi]
         ctx_bar = max(0, first - CONTEXT_BARS)
