@@ -69,14 +69,12 @@ def session(ctx, name: str):
     return ctx.models.get(f"onnx:{name}", load, size=path.stat().st_size)
 
 
-def _prepare(inputs: dict, params: dict):
+def _prepare(inputs: dict):
     image = inputs["image"].to_numpy()
     if min(image.shape[:2]) < 8:
         raise ValueError(f"input 'image' is {image.shape[1]}x{image.shape[0]}; both sides need at least 8 px")
     rgb, alpha = split_alpha(image)
-    weights = mask_weights(inputs.get("mask"), rgb.shape[0], rgb.shape[1])
-    w, h = fit_within(rgb.shape[1], rgb.shape[0], params["size"])
-    return rgb, alpha, weights, resize(rgb, w, h)
+    return rgb, alpha, mask_weights(inputs.get("mask"), rgb.shape[0], rgb.shape[1])
 
 
 def _finish(rgb, alpha, weights, stylized, params, meta) -> JobOutput:
@@ -105,7 +103,8 @@ def style_vector(params: dict) -> np.ndarray:
 
 
 def run_fast(inputs: dict, params: dict, ctx) -> JobOutput:
-    rgb, alpha, weights, small = _prepare(inputs, params)
+    rgb, alpha, weights = _prepare(inputs)
+    small = resize(rgb, *fit_within(rgb.shape[1], rgb.shape[0], params["size"]))
     ctx.progress(0.1, "stylizing")
     h, w = small.shape[:2]
     x = small.astype(np.float32) / 255.0
@@ -129,7 +128,7 @@ def _style_embedding(ctx, rgb: np.ndarray) -> np.ndarray:
 
 
 def run_arbitrary(inputs: dict, params: dict, ctx) -> JobOutput:
-    rgb, alpha, weights, _ = _prepare(inputs, params)
+    rgb, alpha, weights = _prepare(inputs)
     style_rgb, _ = split_alpha(inputs["style"].to_numpy())
     ctx.progress(0.1, "reading the style image")
     vec = _style_embedding(ctx, style_rgb)
@@ -172,11 +171,11 @@ def muselink_capabilities():
                           64, 4096),
                     *COMMON)),
         Capability(
-            name="style.arbitrary", summary="Use any picture as the style (Magenta arbitrary style transfer).",
+            name="style.arbitrary",
+            summary="Use any picture as the style (Magenta arbitrary style transfer; works at 384 px, then scaled).",
             run=run_arbitrary, lane="interactive", available=unavailable,
             inputs=IMAGE_INPUTS + (InputSpec("style", "image", help="the picture whose style to copy"),),
             params=(Param("style_strength", "float", 1.0, "how far toward the style image (0 = the photo's own style)",
                           0.0, 1.0),
-                    Param("size", "int", 1024, "working resolution (longest side)", 64, 4096),
                     *COMMON)),
     ]
