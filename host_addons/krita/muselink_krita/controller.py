@@ -70,7 +70,6 @@ class Controller:
         self.live_settings: Optional[Callable[[], tuple]] = None  # () -> (capability, values, source)
         self.live_applied = None  # hostspec.Applied of the live layer
         self._live_rng_seed = 0
-        self._live_capture = None
         self._last_live_look = float("-inf")
         self._hello_sent_at: Optional[float] = None
         self._last_hello = float("-inf")
@@ -297,7 +296,6 @@ class Controller:
             if self.state.message != str(exc):
                 self._say(str(exc), error=True)
             return
-        self._live_capture = (capture, capability, params)
         self.live.observe(signature(capture, capability, params), now)
         if self.live.due(now):
             seq = self.live.sent()
