@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._compat import hostspec
-from .jobs import CANCELLED, DONE, FAILED, HELLO, Job, JobRunner
+from .jobs import CANCELLED, DONE, FAILED, Job, JobRunner
 
 
 class UserError(ValueError):
@@ -115,4 +115,4 @@ class Controller:
         self.jobs.clear()
 
 
-__all__ = ["Controller", "Outcome", "UserError", "HELLO"]
+__all__ = ["Controller", "Outcome", "UserError"]
