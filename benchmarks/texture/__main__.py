@@ -41,16 +41,12 @@ def synthesize(net, ex: np.ndarray, sizes, iterations, tiling="none", on_step=la
     """The texture.synthesize optimisation (same targets, init and optimiser) on explicit levels."""
     import torch
 
-    from muselink.plugins.vgg.network import to_vgg
     from muselink.plugins.vgg.optimize import Level, Weights, optimise
-    from muselink.plugins.vgg.run import INIT_NOISE, _grams, _scaled
+    from muselink.plugins.vgg.run import _grams, _scaled, texture_init
 
     device = net.device
     full_h = sizes[-1][0]
-    e = to_vgg(ex)[0].reshape(3, -1)
-    h0, w0 = sizes[0]
-    init = e.mean(1).view(1, 3, 1, 1) + INIT_NOISE * e.std(1).view(1, 3, 1, 1) * torch.randn(
-        (1, 3, h0, w0), generator=torch.Generator().manual_seed(1))
+    init = texture_init(ex, *sizes[0], torch.Generator().manual_seed(1))
     grams = {}
 
     def make_level(index, h, w, count):

@@ -42,13 +42,14 @@ def _seed(params) -> tuple[int, torch.Generator]:
     return seed, torch.Generator().manual_seed(seed)
 
 
-def _rgb(payload: ImageData, name: str) -> np.ndarray:
+def _rgb(payload: ImageData, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The payload as (HxWx3 uint8 RGB, HxW alpha or None), with errors naming input ``name``."""
     array = payload.to_numpy()
     if array.dtype != np.uint8:
         raise ValueError(f"input '{name}' must be 8-bit (uint8), got {array.dtype}")
     if min(array.shape[:2]) < 16:
         raise ValueError(f"input '{name}' is {array.shape[1]}x{array.shape[0]}; both sides need at least 16 px")
-    return split_alpha(array)[0]
+    return split_alpha(array)
 
 
 def _scaled(rgb: np.ndarray, factor: float) -> np.ndarray:
@@ -68,9 +69,8 @@ def _stepper(ctx, every: int, label):
         if every and (info.step % every == 0 or info.step == info.total):
             small = info.image
             h, w = small.shape[-2:]
-            if max(h, w) > PREVIEW_SIDE:
-                ph, pw = (PREVIEW_SIDE, max(1, round(w * PREVIEW_SIDE / h))) if h >= w else \
-                    (max(1, round(h * PREVIEW_SIDE / w)), PREVIEW_SIDE)
+            pw, ph = fit_within(w, h, PREVIEW_SIDE)
+            if (ph, pw) != (h, w):
                 small = F.interpolate(small, size=(ph, pw), mode="area")
             preview = ImageData.from_numpy(from_vgg(small))
         losses = ", ".join(f"{k} {v:.4g}" for k, v in info.losses.items() if k != "total")
@@ -102,17 +102,14 @@ def style_weights(inputs: dict, params: dict) -> list[tuple[str, float]]:
     unweighted = [name for name in given if name not in spec]
     if unweighted:
         raise ValueError(f"input '{unweighted[0]}' was sent but has no weight in parameter 'style_weights'")
-    chosen = [(name, spec[name]) for name in given if spec[name] > 0]
-    return chosen
+    return [(name, spec[name]) for name in given if spec[name] > 0]
 
 
 def run_style(inputs: dict, params: dict, ctx) -> JobOutput:
-    image = inputs["image"].to_numpy()
-    content_rgb = _rgb(inputs["image"], "image")
-    alpha = split_alpha(image)[1]
+    content_rgb, alpha = _rgb(inputs["image"], "image")
     height, width = content_rgb.shape[:2]
     chosen = style_weights(inputs, params)
-    styles = [(_rgb(inputs[name], name), weight) for name, weight in chosen]
+    styles = [(_rgb(inputs[name], name)[0], weight) for name, weight in chosen]
     mask = mask_weights(inputs.get("mask"), height, width)
     if mask is not None and mask.max() <= 0:
         raise ValueError("input 'mask' is empty: nothing would change")
@@ -160,8 +157,15 @@ def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
+def texture_init(exemplar: np.ndarray, height: int, width: int, generator: torch.Generator) -> torch.Tensor:
+    """The texture start (VGG space, on the CPU): the exemplar's mean colour plus INIT_NOISE x its spread as noise."""
+    ex = to_vgg(exemplar, "cpu")[0].reshape(3, -1)
+    noise = torch.randn((1, 3, height, width), generator=generator)
+    return ex.mean(1).view(1, 3, 1, 1) + INIT_NOISE * ex.std(1).view(1, 3, 1, 1) * noise
+
+
 def run_texture(inputs: dict, params: dict, ctx) -> JobOutput:
-    exemplar = _rgb(inputs["image"], "image")
+    exemplar = _rgb(inputs["image"], "image")[0]
     ex_w, ex_h = fit_within(exemplar.shape[1], exemplar.shape[0], params["exemplar_size"])
     exemplar = resize_rgb(exemplar, ex_w, ex_h)
     width, height, tiling = params["width"], params["height"], params["tiling"]
@@ -181,9 +185,7 @@ def run_texture(inputs: dict, params: dict, ctx) -> JobOutput:
         factor = (h / canvas_h + w / canvas_w) / 2  # the exemplar shrinks with the level
         return Level(h, w, count, _grams(net, _scaled(exemplar, factor), device))
 
-    h0, w0 = sizes[0]
-    ex = to_vgg(exemplar, "cpu")[0].reshape(3, -1)
-    init = ex.mean(1).view(1, 3, 1, 1) + INIT_NOISE * ex.std(1).view(1, 3, 1, 1) * torch.randn((1, 3, h0, w0), generator=generator)
+    init = texture_init(exemplar, *sizes[0], generator)
     final, losses, start = optimise(net, init.to(device), make_level, sizes, iterations,
                                     Weights(1.0, 0.0, params["tv_weight"]), tiling=tiling,
                                     optimizer=params["optimizer"],
