@@ -78,13 +78,13 @@ def answer_path(path: Path) -> Path:
     return path.with_name(path.stem + ANSWER_SUFFIX)
 
 
-def pending_files(folder: Path, done: set) -> list:
+def pending_files(folder: Path) -> list:
     """``.mid`` files in ``folder`` that are not answers and have no answer yet."""
     found = []
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() not in (".mid", ".midi") or path.name.endswith(ANSWER_SUFFIX):
             continue
-        if path in done or answer_path(path).exists():
+        if answer_path(path).exists():
             continue
         found.append(path)
     return found
@@ -106,7 +106,7 @@ def watch(client, folder: Path, params: dict, once: bool = False, interval: floa
     written = 0
     sizes: dict = {}
     while not stop():
-        for path in pending_files(folder, set()):
+        for path in pending_files(folder):
             try:
                 stat = path.stat()
             except FileNotFoundError:
