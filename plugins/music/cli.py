@@ -51,12 +51,17 @@ def add_commands(subparsers) -> None:
 def _data(args) -> tuple[Path, list]:
     from . import data, dataset
 
-    pieces_path = Path(args.pieces) if getattr(args, "pieces", None) else data.prepare(workers=getattr(args, "workers", 1)) if getattr(args, "limit_files", None) is None \
-        else data.prepare(data.music_cache_dir() / f"pieces-first{args.limit_files}.jsonl.gz", limit=args.limit_files)
+    limit = getattr(args, "limit_files", None)
+    if args.pieces:
+        pieces_path = Path(args.pieces)
+    elif limit is None:
+        pieces_path = data.prepare(workers=getattr(args, "workers", 1))
+    else:
+        pieces_path = data.prepare(data.music_cache_dir() / f"pieces-first{limit}.jsonl.gz", limit=limit)
     pieces = data.load_pieces(pieces_path)
     if args.data:
         return Path(args.data), pieces
-    name = dataset.TOKENS_NAME if getattr(args, "limit_files", None) is None else f"tokens-first{args.limit_files}.npz"
+    name = dataset.TOKENS_NAME if limit is None else f"tokens-first{limit}.npz"
     path = data.music_cache_dir() / name
     if not path.exists():
         dataset.build(pieces, path)
@@ -75,12 +80,12 @@ def cmd_train(args) -> int:
                       eval_every=min(250, max(1, args.steps // 4)), save_every=min(250, max(1, args.steps // 4)))
     from .model import ModelConfig
 
-    model_cfg = ModelConfig(vocab_size=dataset.TokenData(tokens).vocab_size, dropout=args.dropout)
+    td = dataset.TokenData(tokens)
+    model_cfg = ModelConfig(vocab_size=td.vocab_size, dropout=args.dropout)
     record = train(tokens, work, out, cfg, model_cfg=model_cfg, resume=not args.fresh,
                    log=lambda m: print(m, file=sys.stderr))
-    td = dataset.TokenData(tokens)
     dataset.record_split(td, out.with_name("split.json"))
-    path = card.write(out, {s: int(len(td.indices(s))) for s in dataset.SPLITS}, card.sources(td))
+    path = card.write(out, dataset.split_counts(td), card.sources(td))
     print(f"checkpoint {out} ({record['params']:,} parameters, {record['minutes']} min); model card {path}")
     print("next: muselink eval music  (records the metrics in the model card)")
     return 0
@@ -101,6 +106,6 @@ def cmd_eval(args) -> int:
     ckpt = Path(args.checkpoint)
     card.metrics_path(ckpt).write_text(json.dumps(results, indent=1) + "\n")
     td = dataset.TokenData(tokens)
-    card.write(ckpt, {s: int(len(td.indices(s))) for s in dataset.SPLITS}, card.sources(td))
+    card.write(ckpt, dataset.split_counts(td), card.sources(td))
     print(json.dumps(results, indent=1))
     return 0

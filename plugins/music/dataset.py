@@ -97,10 +97,15 @@ class TokenData:
         return out
 
 
+def split_counts(data: TokenData) -> dict:
+    """Pieces per split, e.g. ``{"train": 900, "validation": 50, "test": 50}``."""
+    return {s: int(len(data.indices(s))) for s in SPLITS}
+
+
 def record_split(data: TokenData, path: Path) -> None:
     """Write the validation/test piece ids (train = every other cached piece) as JSON."""
     record = {"rule": "sha1(piece id) % 100: <5 test, <10 validation, else train (plugins/music/data.py split_of)",
-              "counts": {s: int(len(data.indices(s))) for s in SPLITS}}
+              "counts": split_counts(data)}
     for s in ("validation", "test"):
         record[s] = sorted(str(data.piece_ids[i]) for i in data.indices(s))
     Path(path).write_text(json.dumps(record, indent=0) + "\n")
