@@ -9,9 +9,9 @@ from muselink.core.demo import free_endpoint, start_daemon, stop_daemon
 
 
 @contextlib.contextmanager
-def running_daemon(*args: str):
+def running_daemon(*args: str, env: dict | None = None):
     endpoint = free_endpoint()
-    proc = start_daemon(endpoint, list(args))
+    proc = start_daemon(endpoint, list(args), env=env)
     try:
         yield endpoint
     finally:

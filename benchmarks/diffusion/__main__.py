@@ -25,10 +25,9 @@ from muselink.bridge import protocol as P
 from muselink.bridge.client import Client
 from muselink.core.config import config_dir
 from muselink.core.daemon import resolve_device
-from muselink.core.demo import free_endpoint, start_daemon, stop_daemon
 from muselink.plugins.diffusion import registry
 
-from ..common import median, table
+from ..common import median, running_daemon, table
 
 
 def random_model(workdir: Path, shape: str) -> Path:
@@ -126,19 +125,15 @@ def main() -> None:
         size = args.size or (32 if args.tiny else 512)  # the native size: both sides run the same size
         params = {"model": entry.name, "prompt": "a lighthouse on a cliff at dusk, oil painting", "steps": args.steps,
                   "guidance": 7.0, "seed": 1234, "width": size, "height": size}
-        endpoint = free_endpoint()
-        proc = start_daemon(endpoint, ["--device", device, "--lanes", "interactive=1,heavy=1"],
-                            env={"MUSELINK_CONFIG_DIR": str(cfg)})
-        try:
-            with Client(endpoint, name="bench", timeout=60) as client:
-                client.hello()
-                daemon = ViaDaemon(client, params)  # loads first, with the machine to itself
-                bare = Bare(entry, device, params)
-                for _ in range(args.repeat):  # interleaved, so load drift on the machine hits both alike
-                    bare.timed()
-                    daemon.timed()
-        finally:
-            stop_daemon(proc)
+        with running_daemon("--device", device, "--lanes", "interactive=1,heavy=1",
+                            env={"MUSELINK_CONFIG_DIR": str(cfg)}) as endpoint, \
+                Client(endpoint, name="bench", timeout=60) as client:
+            client.hello()
+            daemon = ViaDaemon(client, params)  # loads first, with the machine to itself
+            bare = Bare(entry, device, params)
+            for _ in range(args.repeat):  # interleaved, so load drift on the machine hits both alike
+                bare.timed()
+                daemon.timed()
     same = np.array_equal(bare.image, daemon.image)
     d, b = median(daemon.times), median(bare.times)
     daemon_step = median(daemon.steps) if daemon.steps else float("nan")
