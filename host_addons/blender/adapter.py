@@ -15,12 +15,12 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
 from . import pixels, schema, wiring
-from ._compat import hostspec
+from ._compat import bridge_client, hostspec
 from .controller import Controller, UserError
 from .jobs import JobRunner
 
 ADDON = __package__
-DEFAULT_ENDPOINT = os.environ.get("MUSELINK_ENDPOINT") or "tcp://127.0.0.1:5757"
+DEFAULT_ENDPOINT = bridge_client.default_endpoint()
 _state = {"controller": None, "forms": {}, "form_for": "", "message": ""}
 _enum_items = []  # Blender needs the dynamic enum's strings kept alive
 
