@@ -54,20 +54,30 @@ def vendor_pyzmq(dest: Path, python_version: str, platform: str | None = None) -
             _copy_package(site / "pyzmq.libs", dest / "pyzmq.libs")
         return f"copied pyzmq {zmq.__version__} built for Python {here}"
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--no-deps", "-q",
-               "--python-version", python_version, "-d", tmp, f"pyzmq=={zmq.__version__}"]
-        if platform:
-            cmd[5:5] = ["--platform", platform]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("pyzmq-*.whl"))
-        if proc.returncode != 0 or not wheels:
-            raise RuntimeError(f"could not get a pyzmq wheel for Python {python_version}"
-                               f"{' on ' + platform if platform else ''}: {proc.stderr.strip()[-300:]}")
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            for member in wheel.namelist():
+        wheel = download_pyzmq_wheel(Path(tmp), python_version, platform)
+        with zipfile.ZipFile(wheel) as zf:
+            for member in zf.namelist():
                 if member.startswith(("zmq/", "pyzmq.libs/")):
-                    wheel.extract(member, dest)
-        return f"unpacked {wheels[0].name}"
+                    zf.extract(member, dest)
+        return f"unpacked {wheel.name}"
+
+
+def download_pyzmq_wheel(dest: Path, python_version: str, platform: str | None = None) -> Path:
+    """A binary wheel of this pyzmq version for ``python_version`` (and ``platform``), fetched with pip
+    into ``dest``; RuntimeError saying why when there is none."""
+    import zmq
+
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--no-deps", "-q",
+           "--python-version", python_version, "-d", str(dest), f"pyzmq=={zmq.__version__}"]
+    if platform:
+        cmd[5:5] = ["--platform", platform]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wheels = sorted(dest.glob("pyzmq-*.whl"))
+    if proc.returncode != 0 or not wheels:
+        raise RuntimeError(f"could not get a pyzmq wheel for Python {python_version}"
+                           f"{' on ' + platform if platform else ''}: {proc.stderr.strip()[-300:]}")
+    return wheels[0]
 
 
 def write_vendor_init(dest: Path) -> None:

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -165,17 +164,12 @@ def platform_tags(info: dict) -> tuple[str, str]:
 
 def download_pyzmq_wheel(dest: Path, python_version: str, platform_tag: str) -> Path:
     """A binary pyzmq wheel for Blender's Python and platform, fetched from the package index."""
-    import zmq
+    from muselink.host_addons import vendor
 
-    dest.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--only-binary=:all:", "--no-deps", "-q", "--python-version",
-           python_version, "--platform", platform_tag, "-d", str(dest), f"pyzmq=={zmq.__version__}"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wheels = sorted(dest.glob("pyzmq-*.whl"))
-    if proc.returncode != 0 or not wheels:
-        raise _error(f"could not download a pyzmq wheel for Python {python_version} ({platform_tag}): "
-                     f"{proc.stderr.strip()[-300:]}")
-    return wheels[0]
+    try:
+        return vendor.download_pyzmq_wheel(dest, python_version, platform_tag)
+    except RuntimeError as exc:
+        raise _error(str(exc)) from None
 
 
 def manifest_text(platform: str, wheels: list) -> str:
