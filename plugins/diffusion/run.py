@@ -39,17 +39,22 @@ def _check(params: dict, steps_used: int) -> None:
                          f"denoising step; raise one of them")
 
 
-def _run_pipeline(task: str, params: dict, ctx, out_size: tuple[int, int], gen_size: tuple[int, int], config_dir,
-                  **call) -> tuple[np.ndarray, dict]:
-    """Run ``task`` at ``gen_size``; returns (HxWx3 uint8 at gen_size, meta)."""
-    import torch
-
+def _load(ctx, params: dict, config_dir):
+    """The registry entry for parameter ``model`` and its cached pipeline (loaded once per daemon)."""
     from .loading import get_model
-    from .tiling import tiled
 
     entry = registry.find(config_dir, params["model"])
     ctx.progress(0.0, f"loading {entry.name}")
-    model = get_model(ctx, entry)
+    return entry, get_model(ctx, entry)
+
+
+def _run_pipeline(task: str, params: dict, ctx, entry, model, out_size: tuple[int, int], gen_size: tuple[int, int],
+                  **call) -> tuple[np.ndarray, dict]:
+    """Run ``task`` with ``model`` at ``gen_size``; returns (HxWx3 uint8 at gen_size, meta)."""
+    import torch
+
+    from .tiling import tiled
+
     with model.lock:
         pipe = model.variant(task)
     seed = params["seed"] if params["seed"] is not None else random.randrange(2**32)
@@ -93,10 +98,11 @@ def _run_pipeline(task: str, params: dict, ctx, out_size: tuple[int, int], gen_s
 
 
 def run_generate(inputs: dict, params: dict, ctx, config_dir) -> JobOutput:
-    native = _native(ctx, params, config_dir)
+    entry, model = _load(ctx, params, config_dir)
+    native = model.native_size
     width, height = params["width"] or native, params["height"] or native
     gen = plan_size(width, height, native)
-    image, meta = _run_pipeline("text2img", params, ctx, (width, height), gen, config_dir)
+    image, meta = _run_pipeline("text2img", params, ctx, entry, model, (width, height), gen)
     ctx.progress(0.98, "finishing")
     return JobOutput(payloads={"image": ImageData.from_numpy(resize(image, width, height))}, meta=meta)
 
@@ -105,8 +111,9 @@ def run_refine(inputs: dict, params: dict, ctx, config_dir) -> JobOutput:
     rgb, alpha = _inputs_rgb(inputs)
     h, w = rgb.shape[:2]
     _check(params, int(params["steps"] * params["strength"]))
-    gen = plan_size(w, h, _native(ctx, params, config_dir))
-    image, meta = _run_pipeline("img2img", params, ctx, (w, h), gen, config_dir,
+    entry, model = _load(ctx, params, config_dir)
+    gen = plan_size(w, h, model.native_size)
+    image, meta = _run_pipeline("img2img", params, ctx, entry, model, (w, h), gen,
                                 image=_to_pil(resize(rgb, *gen)), strength=params["strength"])
     return JobOutput(payloads={"image": ImageData.from_numpy(join_alpha(resize(image, w, h), alpha))}, meta=meta)
 
@@ -129,12 +136,13 @@ def run_inpaint(inputs: dict, params: dict, ctx, config_dir) -> JobOutput:
     h, w = rgb.shape[:2]
     weights = inpaint_weights(inputs, alpha, h, w)
     _check(params, int(params["steps"] * params["strength"]))
-    gen = plan_size(w, h, _native(ctx, params, config_dir))
+    entry, model = _load(ctx, params, config_dir)
+    gen = plan_size(w, h, model.native_size)
     hard = ((weights > 0) * 255).astype(np.uint8)
     from PIL import Image
 
     mask_small = Image.fromarray(hard).resize(gen, Image.BILINEAR).point(lambda v: 255 if v > 0 else 0)
-    image, meta = _run_pipeline("inpaint", params, ctx, (w, h), gen, config_dir,
+    image, meta = _run_pipeline("inpaint", params, ctx, entry, model, (w, h), gen,
                                 image=_to_pil(resize(rgb, *gen)), mask_image=mask_small, strength=params["strength"])
     soft = soft_mask(weights, params["mask_blur"])
     out = blend_masked(rgb, resize(image, w, h), soft)
@@ -142,12 +150,3 @@ def run_inpaint(inputs: dict, params: dict, ctx, config_dir) -> JobOutput:
         alpha = blend_masked(alpha[:, :, None], np.full_like(alpha, 255)[:, :, None], soft)[:, :, 0]
     meta["masked_fraction"] = round(float((weights > 0).mean()), 4)
     return JobOutput(payloads={"image": ImageData.from_numpy(join_alpha(out, alpha))}, meta=meta)
-
-
-def _native(ctx, params: dict, config_dir) -> int:
-    """The model's native resolution (loads the model; it is cached for the run that follows)."""
-    from .loading import get_model
-
-    entry = registry.find(config_dir, params["model"])
-    return get_model(ctx, entry).native_size
-
