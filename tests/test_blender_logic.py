@@ -327,3 +327,32 @@ def test_controller_capabilities_when_the_daemon_is_down():
         assert time.monotonic() - start < 3.0
     finally:
         ctl.stop()
+
+
+def test_ui_thread_capabilities_never_wait_long_for_a_down_daemon():
+    """From Blender's UI thread (block=False) a down daemon costs at most about a second, with a clear
+    message; the request goes on in the background instead of freezing the interface."""
+    ctl = Controller(JobRunner(free_endpoint(), timeout=3.0), FakeHost())
+    try:
+        start = time.monotonic()
+        with pytest.raises(UserError, match="still connecting .* 'muselink serve'"):
+            ctl.capabilities(10.0, block=False)
+        assert time.monotonic() - start < 1.5
+    finally:
+        ctl.stop()
+
+
+def test_ui_thread_capabilities_arrive_from_a_running_daemon(daemon):
+    """With the daemon up, the non-blocking path returns the capability list."""
+    ctl = Controller(JobRunner(daemon, timeout=5.0), FakeHost())
+    try:
+        names = []
+        for _ in range(5):  # the first answer may need the worker thread to connect
+            try:
+                names = [c["name"] for c in ctl.capabilities(5.0, block=False)]
+                break
+            except UserError:
+                time.sleep(0.2)
+        assert "style.fast" in names
+    finally:
+        ctl.stop()

@@ -355,7 +355,8 @@ class _JobOperator:
     def _start(self, context):
         ctl = controller()
         try:
-            request, params = self.request(context, ctl, ctl.capabilities(ctl.runner.timeout + 1.0))
+            caps = ctl.capabilities(ctl.runner.timeout + 1.0, block=bpy.app.background)
+            request, params = self.request(context, ctl, caps)
             return ctl, ctl.start(request, params)
         except (UserError, ValueError) as exc:
             self.report({"ERROR"}, f"muselink: {exc}")
@@ -474,7 +475,7 @@ class MUSELINK_OT_connect(bpy.types.Operator):
         ctl = controller()
         ctl.runner.status = None
         try:
-            caps = ctl.capabilities(ctl.runner.timeout + 1.0)
+            caps = ctl.capabilities(ctl.runner.timeout + 1.0, block=bpy.app.background)
         except UserError as exc:
             self.report({"ERROR"}, f"muselink: {exc}")
             return {"CANCELLED"}

@@ -6,11 +6,15 @@ every finished job exactly once and records an :class:`Outcome` on the job.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from ._compat import hostspec
 from .jobs import CANCELLED, DONE, FAILED, Job, JobRunner
+
+
+UI_WAIT = 1.0  # longest the UI thread waits for a first answer from the daemon
 
 
 class UserError(ValueError):
@@ -43,17 +47,29 @@ class Controller:
         self.pm = hostspec.host_manager(*adapters)
         self.jobs: list = []
         self.last: Job | None = None
+        self._hello: Job | None = None  # a status request still in flight
 
     def host_info(self):
         return self.pm.hook.muselink_host_info()
 
-    def capabilities(self, timeout: float) -> list:
+    def capabilities(self, timeout: float, block: bool = True) -> list:
         """The daemon's capability list (asks it when not known yet). Raises UserError when the
-        daemon cannot be reached within ``timeout`` s."""
+        daemon cannot be reached within ``timeout`` s. With ``block=False`` (Blender's UI thread)
+        it waits at most UI_WAIT s and lets the request go on in the background, so a down
+        daemon never freezes the interface; the next call picks up the answer."""
         if self.runner.status is None:
-            job = self.runner.refresh()
-            if not self.runner.wait(job, timeout):
-                raise UserError(f"muselink daemon at {self.runner.endpoint} did not answer within {timeout:.0f} s")
+            pending = self._hello if self._hello is not None and not self._hello.finished else None
+            job = self._hello = pending or self.runner.refresh()
+            if block:
+                if not self.runner.wait(job, timeout):
+                    raise UserError(f"muselink daemon at {self.runner.endpoint} did not answer within {timeout:.0f} s")
+            else:
+                deadline = time.monotonic() + min(timeout, UI_WAIT)
+                while not job.finished and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                if not job.finished:
+                    raise UserError(f"still connecting to the muselink daemon at {self.runner.endpoint} "
+                                    "(is 'muselink serve' running?); try again in a moment")
             if job.state != DONE:
                 raise UserError(job.error or "could not reach the muselink daemon")
         return list(self.runner.status.capabilities)
