@@ -56,6 +56,18 @@ class ImageData:
     def nbytes(self) -> int:
         return (self.stride or self.row_bytes) * self.height
 
+    def rows(self) -> list:
+        """Each row's pixel bytes (stride padding removed), top to bottom. Stdlib only."""
+        raw = memoryview(self.data).cast("B")
+        stride = self.stride or self.row_bytes
+        return [bytes(raw[y * stride: y * stride + self.row_bytes]) for y in range(self.height)]
+
+    def packed(self) -> bytes:
+        """All pixels as one tightly packed bytes object. Stdlib only."""
+        if (self.stride or self.row_bytes) == self.row_bytes:
+            return bytes(memoryview(self.data).cast("B")[: self.nbytes])
+        return b"".join(self.rows())
+
     def describe(self) -> dict:
         return {"kind": "image", "width": self.width, "height": self.height, "channels": self.channels,
                 "dtype": self.dtype, "stride": self.stride or self.row_bytes}

@@ -102,3 +102,14 @@ def test_job_id_is_recovered_from_a_message_that_fails_validation():
     frames = frames_of("submit", {"job": "j42", "capability": 3})
     assert P.job_of(frames) == "j42"
     assert P.job_of([b"a", b"b", b"{bad"]) is None
+
+
+def test_strided_image_rows_and_packed_bytes_drop_the_padding():
+    """rows()/packed() give the pixels without stride padding, with or without numpy."""
+    rows = np.zeros((2, 16), np.uint8)
+    rows[:, :12] = np.arange(12)
+    img = ImageData.from_frame({"width": 3, "height": 2, "channels": 4, "stride": 16}, rows.tobytes(), "t")
+    assert img.rows() == [bytes(range(12))] * 2
+    assert img.packed() == bytes(range(12)) * 2
+    tight = ImageData.from_numpy(np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
+    assert tight.packed() == bytes(range(24))

@@ -51,13 +51,6 @@ def to_image_data(flat, width: int, height: int, channels: int = 4, use_numpy: b
     return ImageData(width=width, height=height, channels=3, data=bytes(rgb))
 
 
-def _rows(image) -> list:
-    """The image's rows as bytes (stride removed), top to bottom."""
-    buf = memoryview(image.data).cast("B")
-    stride = image.stride or image.row_bytes
-    return [bytes(buf[y * stride:y * stride + image.row_bytes]) for y in range(image.height)]
-
-
 def _as_uint8(row: bytes, dtype: str) -> bytes:
     if dtype == "uint8":
         return row
@@ -81,7 +74,7 @@ def from_image_data(image, use_numpy: bool = True):
             rgba[:, :, 3] = values[:, :, c - 1]
         return np.ascontiguousarray(np.flipud(np.clip(rgba, 0.0, 1.0))).ravel(), w, h
     out = bytearray(b"\xff" * (w * h * 4))
-    for y, row in enumerate(_rows(image)):
+    for y, row in enumerate(image.rows()):
         row = _as_uint8(row, image.dtype)
         dest = bytearray(b"\xff" * (w * 4))
         for k in range(3):

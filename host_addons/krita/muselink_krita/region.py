@@ -67,12 +67,12 @@ def apply_mask_to_alpha(rgba: bytearray, mask: Optional[bytes]) -> bytearray:
 def as_rgba8(image: ImageData) -> bytes:
     """Any uint8/uint16 gray, gray+alpha, RGB or RGBA result as tightly packed RGBA8 bytes."""
     if image.dtype == "uint16":
-        raw = _packed(image)
+        raw = image.packed()
         raw = raw[1::2]  # little-endian high bytes
         image = ImageData(image.width, image.height, image.channels, raw)
     elif image.dtype != "uint8":
         raise ValueError(f"result image is {image.dtype}; the Krita add-on takes 8- or 16-bit results")
-    raw = _packed(image)
+    raw = image.packed()
     c, n = image.channels, image.width * image.height
     if c == 4:
         return bytes(raw)
@@ -88,18 +88,6 @@ def as_rgba8(image: ImageData) -> bytes:
     else:
         raise ValueError(f"result image has {c} channels; expected 1-4")
     return bytes(out)
-
-
-def _packed(image: ImageData) -> bytes:
-    data = image.data
-    if _np is not None and isinstance(data, _np.ndarray):
-        return _np.ascontiguousarray(data).tobytes()
-    raw = bytes(memoryview(data).cast("B"))
-    row = image.row_bytes
-    stride = image.stride or row
-    if stride == row:
-        return raw[: row * image.height]
-    return b"".join(raw[y * stride: y * stride + row] for y in range(image.height))
 
 
 def resize_nearest(rgba: bytes, width: int, height: int, new_width: int, new_height: int) -> bytes:
