@@ -143,6 +143,14 @@ def jack(tmp_path, monkeypatch):
         leftover.unlink(missing_ok=True)
 
 
+
+def assert_heard_in_order(heard: list, notes: list, timeout: float = 10.0) -> None:
+    """Wait until every answered note was released, then check the note-ons came in the answer's order."""
+    deadline = time.monotonic() + timeout
+    while sum(m.type == "note_off" for m in heard) < len(notes) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [m.note for m in heard if m.type == "note_on"] == [n[2] for n in sorted(notes, key=lambda n: (n[0], n[2]))]
+
 @pytest.mark.host
 @pytest.mark.timeout(120)
 def test_ardour_records_the_models_answer_in_order_and_on_the_grid(jack, daemon, client, tmp_path):
@@ -299,10 +307,7 @@ def test_bridge_keeps_its_ports_while_the_daemon_is_down_and_answers_once_it_is_
         daemon_factory(endpoint=endpoint)
         answer = json.loads(wait_for(events, lambda l: '"answer"' in l or '"error"' in l, 60, "the answer", seen))
         assert answer["event"] == "answer", answer
-        deadline = time.monotonic() + 10
-        while sum(m.type == "note_off" for m in heard) < len(answer["notes"]) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert [m.note for m in heard if m.type == "note_on"] == [n[2] for n in sorted(answer["notes"], key=lambda n: (n[0], n[2]))]
+        assert_heard_in_order(heard, answer["notes"])
     finally:
         listener.close()
         player.close()
@@ -353,10 +358,7 @@ def test_bridge_connects_to_existing_ports_by_name(jack, daemon, tmp_path):
         answer = json.loads(wait_for(events, lambda l: '"answer"' in l or '"error"' in l, 60, "the answer", seen))
         assert answer["event"] == "answer", answer
         assert answer["bpm"] == pytest.approx(100, abs=1.5)
-        deadline = time.monotonic() + 10
-        while sum(m.type == "note_off" for m in heard) < len(answer["notes"]) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert [m.note for m in heard if m.type == "note_on"] == [n[2] for n in sorted(answer["notes"], key=lambda n: (n[0], n[2]))]
+        assert_heard_in_order(heard, answer["notes"])
     finally:
         ticking.set()
         if clock_thread.is_alive():
