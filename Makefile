@@ -37,7 +37,7 @@ demo: $(STAMP)
 	$(BIN)/muselink demo
 
 test: $(STAMP) hosts $(BPY_STAMP)
-	$(BIN)/python -m pytest -ra
+	$(BIN)/python -m pytest -ra --instafail
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -ra -m "not host and not slow"
