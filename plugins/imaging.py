@@ -7,10 +7,10 @@ from PIL import Image
 from muselink.bridge.payloads import ImageData
 
 
-def split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """HxWxC uint8 → (HxWx3 RGB, HxW alpha or None). Gray is expanded to RGB."""
+def split_alpha(image: np.ndarray, where: str = "image") -> tuple[np.ndarray, np.ndarray | None]:
+    """HxWxC uint8 → (HxWx3 RGB, HxW alpha or None). Gray is expanded to RGB; errors name input ``where``."""
     if image.dtype != np.uint8:
-        raise ValueError(f"input 'image' must be 8-bit (uint8), got {image.dtype}; convert the document to 8-bit RGBA")
+        raise ValueError(f"input '{where}' must be 8-bit (uint8), got {image.dtype}; convert the document to 8-bit RGBA")
     channels = image.shape[2]
     if channels in (1, 2):
         rgb = np.repeat(image[:, :, :1], 3, axis=2)

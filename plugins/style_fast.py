@@ -129,7 +129,7 @@ def _style_embedding(ctx, rgb: np.ndarray) -> np.ndarray:
 
 def run_arbitrary(inputs: dict, params: dict, ctx) -> JobOutput:
     rgb, alpha, weights = _prepare(inputs)
-    style_rgb, _ = split_alpha(inputs["style"].to_numpy())
+    style_rgb, _ = split_alpha(inputs["style"].to_numpy(), "style")
     ctx.progress(0.1, "reading the style image")
     vec = _style_embedding(ctx, style_rgb)
     if params["style_strength"] < 1.0:

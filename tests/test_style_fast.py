@@ -75,3 +75,11 @@ def test_mask_of_the_wrong_size_is_a_clear_error(shared_client, photo):
     """A mask that does not match the image names both sizes."""
     with pytest.raises(JobFailed, match="'mask' is 10x10 but the image is 256x256"):
         stylize(shared_client, photo, mask=ImageData.from_numpy(np.zeros((10, 10), np.uint8)))
+
+
+def test_a_16_bit_style_image_is_refused_by_its_input_name(shared_client, photo):
+    """A 16-bit picture is refused (not misread), and the error names the input it came in on."""
+    deep = (data.coffee().astype(np.uint16) * 257)
+    with pytest.raises(JobFailed, match="input 'style' must be 8-bit"):
+        shared_client.run("style.arbitrary", {"image": ImageData.from_numpy(photo),
+                                              "style": ImageData.from_numpy(deep)}, timeout=60)

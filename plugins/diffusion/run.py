@@ -24,7 +24,7 @@ def _inputs_rgb(inputs: dict, name: str = "image"):
     image = inputs[name].to_numpy()
     if min(image.shape[:2]) < 8:
         raise ValueError(f"input '{name}' is {image.shape[1]}x{image.shape[0]}; both sides need at least 8 px")
-    return split_alpha(image)
+    return split_alpha(image, name)
 
 
 def _to_pil(rgb: np.ndarray):

@@ -45,11 +45,9 @@ def _seed(params) -> tuple[int, torch.Generator]:
 def _rgb(payload: ImageData, name: str) -> tuple[np.ndarray, np.ndarray | None]:
     """The payload as (HxWx3 uint8 RGB, HxW alpha or None), with errors naming input ``name``."""
     array = payload.to_numpy()
-    if array.dtype != np.uint8:
-        raise ValueError(f"input '{name}' must be 8-bit (uint8), got {array.dtype}")
     if min(array.shape[:2]) < 16:
         raise ValueError(f"input '{name}' is {array.shape[1]}x{array.shape[0]}; both sides need at least 16 px")
-    return split_alpha(array)
+    return split_alpha(array, name)
 
 
 def _scaled(rgb: np.ndarray, factor: float) -> np.ndarray:
