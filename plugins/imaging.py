@@ -7,6 +7,16 @@ from PIL import Image
 from muselink.bridge.payloads import ImageData
 
 
+TILING_AXES = {"none": (False, False), "x": (True, False), "y": (False, True), "both": (True, True)}
+
+
+def tiling_axes(mode: str) -> tuple[bool, bool]:
+    """The ``tiling`` parameter (``none|x|y|both``) → (wrap_x, wrap_y), with a clear error for anything else."""
+    if mode not in TILING_AXES:
+        raise ValueError(f"parameter 'tiling' must be one of {', '.join(TILING_AXES)}, got {mode!r}")
+    return TILING_AXES[mode]
+
+
 def split_alpha(image: np.ndarray, where: str = "image") -> tuple[np.ndarray, np.ndarray | None]:
     """HxWxC uint8 → (HxWx3 RGB, HxW alpha or None). Gray is expanded to RGB; errors name input ``where``."""
     if image.dtype != np.uint8:

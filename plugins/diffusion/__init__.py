@@ -16,7 +16,7 @@ from muselink.core.hookspecs import hookimpl
 
 from . import registry
 from .loading import SCHEDULERS
-from .tiling import AXES
+from ..imaging import TILING_AXES
 
 _state: dict = {"config_dir": None}
 
@@ -56,7 +56,7 @@ COMMON = (
     Param("guidance", "float", 7.0, "classifier-free guidance scale (1 = off)", 0.0, 30.0),
     Param("seed", "seed", None, "random seed; the same seed, model and parameters give the same image", 0, 2**32 - 1),
     Param("scheduler", "choice", "default", "sampler (default: the model's own)", choices=tuple(SCHEDULERS)),
-    Param("tiling", "choice", "none", "seamless texture: wrap around on these axes", choices=tuple(AXES)),
+    Param("tiling", "choice", "none", "seamless texture: wrap around on these axes", choices=tuple(TILING_AXES)),
     Param("preview_every", "int", 5, "send a cheap preview every N steps (0 = never)", 0, 1000),
 )
 IMAGE = InputSpec("image", "image", help="the picture (or selected region), RGB or RGBA")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-AXES = {"none": (False, False), "x": (True, False), "y": (False, True), "both": (True, True)}
+from ..imaging import tiling_axes
 
 
 def _patched_forward(conv, wrap_x: bool, wrap_y: bool):
@@ -28,9 +28,7 @@ def set_tiling(modules, mode: str) -> int:
     """Patch (or, for ``none``, restore) every padded Conv2d under ``modules``; returns how many."""
     import torch.nn as nn
 
-    if mode not in AXES:
-        raise ValueError(f"parameter 'tiling' must be one of {', '.join(AXES)}, got {mode!r}")
-    wrap_x, wrap_y = AXES[mode]
+    wrap_x, wrap_y = tiling_axes(mode)
     count = 0
     for module in modules:
         if module is None:

@@ -14,9 +14,8 @@ from __future__ import annotations
 from muselink.core.capability import Capability, InputSpec, Param
 from muselink.core.hookspecs import hookimpl
 
+from ..imaging import TILING_AXES
 from .weights import unavailable
-
-TILINGS = ("none", "x", "y", "both")
 
 
 def run_style(inputs, params, ctx):
@@ -57,7 +56,7 @@ STYLE_PARAMS = (
 TEXTURE_PARAMS = (
     Param("width", "int", 512, "width of the new texture in pixels", 16, 4096),
     Param("height", "int", 512, "height of the new texture in pixels", 16, 4096),
-    Param("tiling", "choice", "none", "make it wrap seamlessly across x, y or both edges", choices=TILINGS),
+    Param("tiling", "choice", "none", "make it wrap seamlessly across x, y or both edges", choices=tuple(TILING_AXES)),
     Param("exemplar_size", "int", 512, "the exemplar is shrunk to this longest side first (sets the feature scale)",
           32, 4096),
     Param("tv_weight", "float", 0.0, "total-variation smoothing (0 = none)", 0.0, 1e6),

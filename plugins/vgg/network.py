@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..imaging import tiling_axes
 from .weights import CONV_LAYERS
 
 VGG_MEAN_BGR = (103.939, 116.779, 123.68)
-TILINGS = ("none", "x", "y", "both")
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYERS = ("relu4_2",)
 _BLOCK_SIZES = (2, 2, 4, 4, 4)
@@ -54,8 +54,7 @@ class VGG19Features(nn.Module):
         return self.convs[0].weight.device
 
     def forward(self, x: torch.Tensor, layers=STYLE_LAYERS, tiling: str = "none") -> dict[str, torch.Tensor]:
-        if tiling not in TILINGS:
-            raise ValueError(f"tiling must be one of {', '.join(TILINGS)}; got {tiling!r}")
+        tiling_axes(tiling)
         wanted = set(layers)
         unknown = wanted - set(layer_names())
         if unknown:
@@ -83,13 +82,9 @@ class VGG19Features(nn.Module):
 
 def pad(x: torch.Tensor, tiling: str, amount: int = 1) -> torch.Tensor:
     """Pad the last two dims by ``amount``: circular along tiled axes, zeros along the others."""
-    if tiling == "both":
-        return F.pad(x, (amount,) * 4, mode="circular")
-    if tiling == "x":
-        return F.pad(F.pad(x, (amount, amount, 0, 0), mode="circular"), (0, 0, amount, amount))
-    if tiling == "y":
-        return F.pad(F.pad(x, (0, 0, amount, amount), mode="circular"), (amount, amount, 0, 0))
-    return F.pad(x, (amount,) * 4)
+    wrap_x, wrap_y = tiling_axes(tiling)
+    x = F.pad(x, (amount, amount, 0, 0), mode="circular" if wrap_x else "constant")
+    return F.pad(x, (0, 0, amount, amount), mode="circular" if wrap_y else "constant")
 
 
 def to_vgg(rgb: np.ndarray, device="cpu") -> torch.Tensor:
