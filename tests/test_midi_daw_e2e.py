@@ -93,13 +93,18 @@ class JackSession:
         while self.ports:
             self.ports.pop().close()
         for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+            stop(proc, signal.SIGTERM)
+
+
+def stop(proc: subprocess.Popen, sig: int) -> None:
+    """Send ``sig`` and wait up to 10 s; a process that hangs is killed."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def lines(proc, into: queue.Queue):
@@ -304,13 +309,7 @@ def sorted_by_chord(onsets):
 
 def stop_bridge(bridge: subprocess.Popen) -> None:
     """Ctrl-C, as a user would (the bridge sends all-notes-off); a bridge that hangs is killed."""
-    if bridge.poll() is None:
-        bridge.send_signal(signal.SIGINT)
-        try:
-            bridge.wait(10)
-        except subprocess.TimeoutExpired:
-            bridge.kill()
-            bridge.wait(5)
+    stop(bridge, signal.SIGINT)
 
 
 def start_bridge(procs, tmp_path, endpoint, *extra):
