@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
@@ -58,9 +58,9 @@ class JobHandle:
 
     id: str
     capability: str
-    on_event: Optional[Callable[[P.Message], None]] = None
+    on_event: Callable[[P.Message], None] | None = None
     events: list = field(default_factory=list)
-    terminal: Optional[P.Message] = None
+    terminal: P.Message | None = None
     submitted_at: float = field(default_factory=time.monotonic)
     _cancel_requested: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -72,7 +72,7 @@ class JobHandle:
         """Thread-safe: ask the client's owning thread to cancel this job."""
         self._cancel_requested.set()
 
-    def progress(self) -> Optional[P.Progress]:
+    def progress(self) -> P.Progress | None:
         return next((e for e in reversed(self.events) if isinstance(e, P.Progress)), None)
 
 
@@ -276,7 +276,7 @@ class Client:
         self.monitor.close(linger=0)
         self.sock.close(linger=0)
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -7,7 +7,7 @@ stride}``; a note list travels inline in the JSON header as a compact list of li
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 DTYPE_SIZES = {"uint8": 1, "uint16": 2, "float32": 4}
 
@@ -76,7 +76,7 @@ class ImageData:
         return [self.data]
 
     @classmethod
-    def from_numpy(cls, array) -> "ImageData":
+    def from_numpy(cls, array) -> ImageData:
         """Wrap an HxW or HxWxC array (uint8/uint16/float32) without copying when it is contiguous."""
         import numpy as np
 
@@ -101,7 +101,7 @@ class ImageData:
         return rows.view(self.dtype).reshape(self.height, self.width, self.channels)
 
     @classmethod
-    def from_frame(cls, desc: dict, frame, where: str) -> "ImageData":
+    def from_frame(cls, desc: dict, frame, where: str) -> ImageData:
         width = _need(desc, "width", int, where)
         height = _need(desc, "height", int, where)
         channels = _need(desc, "channels", int, where)
@@ -115,7 +115,8 @@ class ImageData:
         row = width * channels * DTYPE_SIZES[dtype]
         stride = desc.get("stride", row)
         if not isinstance(stride, int) or stride < row:
-            raise ProtocolError("bad_message", f"{where}: field 'stride' must be an integer >= {row} (width*channels*itemsize), got {stride!r}")
+            raise ProtocolError("bad_message",
+                                f"{where}: field 'stride' must be an integer >= {row} (width*channels*itemsize), got {stride!r}")
         size = len(memoryview(frame).cast("B"))
         expected = stride * height
         if size != expected:
@@ -156,7 +157,7 @@ class NotesData:
         return []
 
     @classmethod
-    def from_desc(cls, desc: dict, where: str) -> "NotesData":
+    def from_desc(cls, desc: dict, where: str) -> NotesData:
         ppq = _need(desc, "ppq", int, where)
         bpm = _need(desc, "bpm", (int, float), where)
         if ppq <= 0:
@@ -170,10 +171,12 @@ class NotesData:
         notes = []
         for i, item in enumerate(raw):
             if not (isinstance(item, list) and len(item) == 5 and all(isinstance(v, int) for v in item)):
-                raise ProtocolError("bad_message", f"{where}: notes[{i}] must be [start, duration, pitch, velocity, channel] integers, got {item!r}")
+                raise ProtocolError("bad_message",
+                                    f"{where}: notes[{i}] must be [start, duration, pitch, velocity, channel] integers, got {item!r}")
             start, dur, pitch, vel, ch = item
             if start < 0 or dur <= 0 or not 0 <= pitch <= 127 or not 0 <= vel <= 127 or not 0 <= ch <= 15:
-                raise ProtocolError("bad_message", f"{where}: notes[{i}] out of range (start>=0, duration>0, pitch/velocity 0-127, channel 0-15): {item!r}")
+                raise ProtocolError("bad_message", f"{where}: notes[{i}] out of range "
+                                                   f"(start>=0, duration>0, pitch/velocity 0-127, channel 0-15): {item!r}")
             notes.append(Note(start, dur, pitch, vel, ch))
         key = desc.get("key")
         return cls(notes=tuple(notes), ppq=ppq, bpm=float(bpm), time_signature=tuple(ts),
@@ -199,7 +202,7 @@ class BlobData:
         return bytes(self.data)
 
     @classmethod
-    def from_frame(cls, desc: dict, frame, where: str) -> "BlobData":
+    def from_frame(cls, desc: dict, frame, where: str) -> BlobData:
         media_type = _need(desc, "media_type", str, where)
         size = len(memoryview(frame).cast("B"))
         if "size" in desc and desc["size"] != size:
@@ -207,7 +210,7 @@ class BlobData:
         return cls(media_type=media_type, data=frame)
 
 
-Payload = Union[ImageData, NotesData, BlobData]
+Payload = ImageData | NotesData | BlobData
 
 
 def encode_payloads(payloads: dict) -> tuple[dict, list]:

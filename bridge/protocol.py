@@ -30,7 +30,7 @@ class Message:
         return {k: v for k, v in self.__dict__.items() if k != "payloads"}
 
     @classmethod
-    def from_header(cls, header: dict, payloads: dict) -> "Message":
+    def from_header(cls, header: dict, payloads: dict) -> Message:
         raise NotImplementedError
 
 
@@ -262,7 +262,8 @@ def decode(frames: list, registry: dict) -> Message:
     if not tag.startswith(TAG_PREFIX):
         raise ProtocolError("bad_tag", f"first frame must be the protocol tag {TAG.decode()!r}, got {tag[:32]!r}")
     if tag != TAG:
-        raise ProtocolError("protocol_version", f"protocol mismatch: peer speaks {tag.decode(errors='replace')}, this side speaks {TAG.decode()}")
+        raise ProtocolError("protocol_version",
+                            f"protocol mismatch: peer speaks {tag.decode(errors='replace')}, this side speaks {TAG.decode()}")
     name = command.decode(errors="replace")
     cls = registry.get(name)
     if cls is None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
 from muselink.bridge.payloads import ImageData, Payload
 
@@ -127,7 +128,7 @@ class JobContext:
     models: Any = None  # core.models.ModelCache
     device: str = "cpu"
     cancel_event: threading.Event = field(default_factory=threading.Event)
-    report: Callable[[float, str, int, int, Optional[ImageData]], None] = lambda *a: None
+    report: Callable[[float, str, int, int, ImageData | None], None] = lambda *a: None
 
     @property
     def cancelled(self) -> bool:
@@ -163,7 +164,7 @@ class Capability:
     inputs: tuple[InputSpec, ...] = ()
     outputs: tuple[str, ...] = ("image",)
     lane: str = "interactive"
-    available: Callable[[], Optional[str]] = lambda: None  # returns a reason when not usable
+    available: Callable[[], str | None] = lambda: None  # returns a reason when not usable
 
     def to_json(self) -> dict:
         reason = self.available()

@@ -23,7 +23,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def muselink_capabilities() -> "list[Capability]":
+def muselink_capabilities() -> list[Capability]:
     """Return the capabilities this plugin provides.
 
     Called once when the daemon (or the CLI) builds its registry. Each result is a list of
@@ -34,7 +34,7 @@ def muselink_capabilities() -> "list[Capability]":
 
 
 @hookspec
-def muselink_configure(config: "DaemonConfig") -> None:
+def muselink_configure(config: DaemonConfig) -> None:
     """Receive the daemon configuration (device, model memory budget, config dir) before serving.
 
     Called once in the daemon process before the first job. Return value ignored; not ``firstresult``.
@@ -42,7 +42,7 @@ def muselink_configure(config: "DaemonConfig") -> None:
 
 
 @hookspec
-def muselink_add_commands(subparsers: "argparse._SubParsersAction") -> None:
+def muselink_add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add sub-commands to the ``muselink`` CLI (e.g. ``muselink models``, ``muselink train``).
 
     ``subparsers`` is argparse's sub-parser collection; set ``func=callable(args) -> int`` as the

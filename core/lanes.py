@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 from .capability import Capability, JobContext
 
@@ -51,7 +51,7 @@ class Lane:
         self.name = name
         self.workers = workers
         self._execute = execute
-        self._queues: "OrderedDict[bytes, deque[Job]]" = OrderedDict()
+        self._queues: OrderedDict[bytes, deque[Job]] = OrderedDict()
         self._cond = threading.Condition()
         self._running = 0
         self._stopping = False

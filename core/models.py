@@ -6,7 +6,8 @@ import os
 import threading
 import time
 from collections import Counter, OrderedDict
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 log = logging.getLogger("muselink.models")
 
@@ -40,7 +41,7 @@ class ModelCache:
 
     def __init__(self, budget_bytes: int = 0):
         self.budget = budget_bytes or default_budget()
-        self._items: "OrderedDict[str, tuple[Any, int]]" = OrderedDict()
+        self._items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
         self.loads: Counter = Counter()

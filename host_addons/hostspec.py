@@ -8,7 +8,7 @@ directly. This module depends only on ``pluggy`` (pure Python, vendored into eve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import pluggy
 
@@ -59,7 +59,7 @@ def muselink_host_info() -> HostInfo:
 
 
 @hookspec(firstresult=True)
-def muselink_host_capture(request: CaptureRequest) -> Optional[Capture]:
+def muselink_host_capture(request: CaptureRequest) -> Capture | None:
     """Capture the user's current work (region + mask, texture, phrase) for ``request.capability``.
 
     Returns None when there is nothing to capture (no document, no image, empty phrase); the
@@ -69,7 +69,7 @@ def muselink_host_capture(request: CaptureRequest) -> Optional[Capture]:
 
 
 @hookspec(firstresult=True)
-def muselink_host_apply(capture: Capture, payloads: dict, meta: dict, replace: Optional[Applied]) -> Optional[Applied]:
+def muselink_host_apply(capture: Capture, payloads: dict, meta: dict, replace: Applied | None) -> Applied | None:
     """Put a result into the host as new content at ``capture.target`` — never overwrite the user's work.
 
     ``replace`` is the previous live-mode result to update in place (None: create new content).

@@ -28,7 +28,7 @@ def flat(image):
 
 def mad(a, b):
     assert len(a) == len(b), (len(a), len(b))
-    return sum(abs(x - y) for x, y in zip(a, b)) / len(a)
+    return sum(abs(x - y) for x, y in zip(a, b, strict=True)) / len(a)
 
 
 def expect_error(fragment, op, **kwargs):
@@ -109,7 +109,7 @@ result["texture"] = {
     "original_unchanged": mad(flat(bpy.data.images[original.name]), original_pixels),
     "original_kept": original.name in bpy.data.images and original.use_fake_user,
     "meta_capability": meta.get("capability"), "meta_styles": meta.get("styles"),
-    "base_color_from": next(l.from_node.name for l in tree.links if l.to_socket == bsdf.inputs["Base Color"]),
+    "base_color_from": next(k.from_node.name for k in tree.links if k.to_socket == bsdf.inputs["Base Color"]),
     "node": tex.name,
 }
 
@@ -141,7 +141,7 @@ caps = {c["name"] for c in __import__(f"{module}.adapter", fromlist=["x"]).contr
 if "texture.synthesize" in caps:
     quick = {"width": 32, "height": 32, "exemplar_size": 32, "iterations": 2, "scales": 1, "preview_every": 0}
     assert bpy.ops.muselink.generate_texture(mode="EXEMPLAR", exemplar=original.name, params=json.dumps(quick)) == {"FINISHED"}
-    made = next(l.from_node for l in tree.links if l.to_socket == bsdf.inputs["Base Color"])
+    made = next(k.from_node for k in tree.links if k.to_socket == bsdf.inputs["Base Color"])
     result["exemplar"] = {"node": made.name, "image": made.image.name, "size": list(made.image.size),
                           "packed": made.image.packed_file is not None, "meta": json.loads(made.image["muselink"])}
     tree.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])  # back to the stylized texture

@@ -40,7 +40,7 @@ def _bytes_to_unicode() -> dict:
             bs.append(b)
             cs.append(256 + n)
             n += 1
-    return dict(zip(bs, map(chr, cs)))
+    return dict(zip(bs, map(chr, cs), strict=True))
 
 
 def build_pipeline():

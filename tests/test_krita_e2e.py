@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 from conftest import require_host
-from muselink.core.demo import free_endpoint
 
 pytestmark = pytest.mark.host
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +89,7 @@ class KritaRun:
     def tail(self) -> str:
         self.log.flush()
         lines = (self.home / "krita.log").read_text(errors="replace").splitlines()
-        return "\n".join(l for l in lines if "SAFE ASSERT" not in l and "krita.lib" not in l)[-3000:]
+        return "\n".join(line for line in lines if "SAFE ASSERT" not in line and "krita.lib" not in line)[-3000:]
 
     def raw(self, name: str, shape) -> np.ndarray:
         return np.frombuffer((self.out / name).read_bytes(), np.uint8).reshape(shape)

@@ -207,7 +207,7 @@ def test_ardour_records_the_models_answer_in_order_and_on_the_grid(jack, daemon,
     events: queue.Queue = queue.Queue()
     lines(bridge, events)
     seen: list = []
-    ready = json.loads(wait_for(events, lambda l: '"ready"' in l, 30, "the bridge's ports", seen))
+    ready = json.loads(wait_for(events, lambda line: '"ready"' in line, 30, "the bridge's ports", seen))
     assert ready["api"] == "jack"
 
     heard: list = []
@@ -224,8 +224,8 @@ def test_ardour_records_the_models_answer_in_order_and_on_the_grid(jack, daemon,
                          env=ardour_env(tmp_path))
     lines(ardour, ardour_out)
     ardour_log: list = []
-    ready_line = wait_for(ardour_out, lambda l: l.startswith("READY"), 40, "Ardour recording", ardour_log,
-                          fail=lambda l: l.startswith("Error"))
+    ready_line = wait_for(ardour_out, lambda line: line.startswith("READY"), 40, "Ardour recording", ardour_log,
+                          fail=lambda line: line.startswith("Error"))
     assert ready_line == "READY true true", ready_line
 
     answers, latencies = [], []
@@ -236,7 +236,7 @@ def test_ardour_records_the_models_answer_in_order_and_on_the_grid(jack, daemon,
                 time.sleep(max(0.0, t - time.perf_counter()))
                 player.send(mido.Message("note_on", note=pitch, velocity=96) if kind else mido.Message("note_off", note=pitch))
             last_off = time.perf_counter()
-            answer = json.loads(wait_for(events, lambda l: '"answer"' in l or '"error"' in l, 30,
+            answer = json.loads(wait_for(events, lambda line: '"answer"' in line or '"error"' in line, 30,
                                          "the model's answer", seen))
             assert answer["event"] == "answer", answer
             answers.append(answer)
@@ -253,7 +253,7 @@ def test_ardour_records_the_models_answer_in_order_and_on_the_grid(jack, daemon,
     finally:  # stop recording; a failure here must not hide one from the loop above
         stop_file.write_text("stop")
         try:
-            wait_for(ardour_out, lambda l: l == "SAVED", 20, "Ardour to save", ardour_log)
+            wait_for(ardour_out, lambda line: line == "SAVED", 20, "Ardour to save", ardour_log)
             ardour.wait(20)
         except (AssertionError, subprocess.TimeoutExpired) as exc:
             print(f"Ardour did not stop cleanly: {exc}")
@@ -279,7 +279,8 @@ def test_ardour_records_the_models_answer_in_order_and_on_the_grid(jack, daemon,
         sent = [t for t, m in heard if m.type == "note_on"][i:i + len(notes)]
         detail = (f"answer {a['job']}: recorded {[round(g - got[0], 3) for g in got]}, expected {[round(w, 3) for w in want]}, "
                   f"sent by the bridge {[round(t - sent[0], 3) for t in sent]}")
-        for g, w in zip(got, want):
+        assert len(got) == len(want), detail
+        for g, w in zip(got, want, strict=True):
             assert abs((g - got[0]) - w) <= GRID_S, detail
         i += len(notes)
 
@@ -332,7 +333,7 @@ def test_bridge_keeps_its_ports_while_the_daemon_is_down_and_answers_once_it_is_
     endpoint = free_endpoint()
     bridge, events = start_bridge(jack, tmp_path, endpoint, "--retry-for", "60")
     seen: list = []
-    wait_for(events, lambda l: '"ready"' in l, 30, "the bridge's ports", seen)
+    wait_for(events, lambda line: '"ready"' in line, 30, "the bridge's ports", seen)
     heard: list = []
     jack.open_input("muselink-out:muselink out", callback=lambda m: heard.append(m))
     player = jack.open_output("muselink-in:muselink in")
@@ -342,10 +343,10 @@ def test_bridge_keeps_its_ports_while_the_daemon_is_down_and_answers_once_it_is_
             time.sleep(b - a)
             player.send(mido.Message("note_off", note=pitch))
             time.sleep(0.03)
-        down = json.loads(wait_for(events, lambda l: '"daemon_down"' in l, 10, "a daemon-down message", seen))
+        down = json.loads(wait_for(events, lambda line: '"daemon_down"' in line, 10, "a daemon-down message", seen))
         assert "muselink serve" in down["message"] and "ports stay open" in down["message"]
         daemon_factory(endpoint=endpoint)
-        answer = json.loads(wait_for(events, lambda l: '"answer"' in l or '"error"' in l, 60, "the answer", seen))
+        answer = json.loads(wait_for(events, lambda line: '"answer"' in line or '"error"' in line, 60, "the answer", seen))
         assert answer["event"] == "answer", answer
         assert_heard_in_order(heard, answer["notes"])
     finally:
@@ -383,7 +384,7 @@ def test_bridge_connects_to_existing_ports_by_name(jack, daemon, tmp_path):
 
     clock_thread = threading.Thread(target=midi_clock, daemon=True)
     try:
-        wait_for(events, lambda l: '"ready"' in l, 30, "the bridge", seen)
+        wait_for(events, lambda line: '"ready"' in line, 30, "the bridge", seen)
         clock_thread.start()
         time.sleep(0.5)
         for pitch, a, b in PHRASES[1]:
@@ -391,7 +392,7 @@ def test_bridge_connects_to_existing_ports_by_name(jack, daemon, tmp_path):
             time.sleep(b - a)
             keyboard.send(mido.Message("note_off", note=pitch))
             time.sleep(0.03)
-        answer = json.loads(wait_for(events, lambda l: '"answer"' in l or '"error"' in l, 60, "the answer", seen))
+        answer = json.loads(wait_for(events, lambda line: '"answer"' in line or '"error"' in line, 60, "the answer", seen))
         assert answer["event"] == "answer", answer
         assert answer["bpm"] == pytest.approx(100, abs=1.5)
         assert_heard_in_order(heard, answer["notes"])

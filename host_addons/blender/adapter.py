@@ -77,7 +77,7 @@ def _result_image(payloads):
 def _describe(tree):
     nodes = [wiring.NodeInfo(n.name, n.type, n.image.name if n.type == "TEX_IMAGE" and n.image else None,
                              tuple(n.location)) for n in tree.nodes]
-    links = [wiring.Link(l.from_node.name, l.from_socket.name, l.to_node.name, l.to_socket.name) for l in tree.links]
+    links = [wiring.Link(k.from_node.name, k.from_socket.name, k.to_node.name, k.to_socket.name) for k in tree.links]
     return nodes, links
 
 

@@ -11,7 +11,8 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
+from collections.abc import Callable
 
 from ._compat import bridge_client, protocol as P
 
@@ -62,7 +63,7 @@ class JobRunner:
     """Runs jobs on one worker thread. ``make_client(endpoint, name, timeout)`` builds the client."""
 
     def __init__(self, endpoint: str, name: str = "blender", timeout: float = 3.0,
-                 make_client: Optional[Callable[..., Any]] = None):
+                 make_client: Callable[..., Any] | None = None):
         self.endpoint = endpoint
         self.name = name
         self.timeout = timeout

@@ -92,4 +92,4 @@ def mean_abs_difference(a, b) -> float:
         raise ValueError(f"pixel arrays differ in size: {len(a)} vs {len(b)}")
     if np is not None:
         return float(np.abs(np.asarray(a, np.float32) - np.asarray(b, np.float32)).mean())
-    return sum(abs(x - y) for x, y in zip(a, b)) / max(1, len(a))
+    return sum(abs(x - y) for x, y in zip(a, b, strict=True)) / max(1, len(a))

@@ -44,8 +44,8 @@ class TexturePlacement:
 
 
 def _feeds(links: list, node: str, to_node: str | None = None, to_socket: str | None = None) -> bool:
-    return any(l.from_node == node and (to_node is None or l.to_node == to_node)
-               and (to_socket is None or l.to_socket == to_socket) for l in links)
+    return any(k.from_node == node and (to_node is None or k.to_node == to_node)
+               and (to_socket is None or k.to_socket == to_socket) for k in links)
 
 
 def pick_texture_node(material: str, nodes: list, links: list, active: str | None = None,
@@ -91,7 +91,7 @@ def plan_generated_texture(nodes: list, links: list) -> TexturePlacement:
         x, y = output.location if output else (300.0, 0.0)
         return TexturePlacement(bsdf=None, create_bsdf=True, location=(x - 2 * NODE_GAP, y))
     node = next(n for n in nodes if n.name == bsdf)
-    old = next((l for l in links if l.to_node == bsdf and l.to_socket == BASE_COLOR), None)
+    old = next((k for k in links if k.to_node == bsdf and k.to_socket == BASE_COLOR), None)
     x, y = node.location
     location = (x - NODE_GAP, y)
     if old is not None:  # keep the old source visible: put the new node a little above it

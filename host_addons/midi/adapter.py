@@ -8,7 +8,6 @@ I/O module (:mod:`.ports`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from muselink.bridge.payloads import NotesData
 from muselink.host_addons.hostspec import Applied, Capture, CaptureRequest, HostInfo, hookimpl
@@ -41,7 +40,7 @@ class MidiAdapter:
         return HostInfo(name="midi", version=getattr(mido, "version_info", ""), captures=("notes",))
 
     @hookimpl
-    def muselink_host_capture(self, request: CaptureRequest) -> Optional[Capture]:
+    def muselink_host_capture(self, request: CaptureRequest) -> Capture | None:
         engine = self.engine
         now = request.options.get("now", engine.clock())
         phrase = request.options.get("phrase")
@@ -57,7 +56,7 @@ class MidiAdapter:
                        description=f"{len(notes.notes)} notes at {bpm:.1f} bpm")
 
     @hookimpl
-    def muselink_host_apply(self, capture: Capture, payloads: dict, meta: dict, replace: Optional[Applied]) -> Optional[Applied]:
+    def muselink_host_apply(self, capture: Capture, payloads: dict, meta: dict, replace: Applied | None) -> Applied | None:
         engine, s = self.engine, self.engine.settings
         target: PhraseTarget = capture.target
         beats = target.beats

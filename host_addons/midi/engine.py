@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from muselink.bridge import protocol as P
 from muselink.host_addons.hostspec import Capture, CaptureRequest, host_manager
@@ -34,12 +34,12 @@ class BridgeSettings:
     bpm: float = 120.0  # used when no MIDI clock arrives
     pause_beats: float = 2.0
     grid: Grid = field(default_factory=lambda: Grid.parse("1/16"))
-    trigger_cc: Optional[int] = 20
-    channel: Optional[int] = None
+    trigger_cc: int | None = 20
+    channel: int | None = None
     align: str = "beat"  # bar | beat | grid | none
     lead: float = 0.02  # s of headroom before the first answered note
     time_signature: tuple = (4, 4)
-    key: Optional[str] = None
+    key: str | None = None
     ppq: int = 480
     capability: str = "music.continue"
     params: dict = field(default_factory=lambda: {"bars": 2})
@@ -75,12 +75,12 @@ class CallResponse:
         self.pm = host_manager(MidiAdapter(self))
         self.host = self.pm.hook.muselink_host_info()
         self.job = None  # the JobHandle in flight
-        self.capture: Optional[Capture] = None  # what the job (or the retry) answers
-        self.retry_at: Optional[float] = None
-        self.retry_until: Optional[float] = None
-        self.daemon_down_since: Optional[float] = None
+        self.capture: Capture | None = None  # what the job (or the retry) answers
+        self.retry_at: float | None = None
+        self.retry_until: float | None = None
+        self.daemon_down_since: float | None = None
         self.applied = None
-        self.answer_release: Optional[float] = None  # last release of the phrase being answered
+        self.answer_release: float | None = None  # last release of the phrase being answered
         self.latencies: list = []  # s from the phrase's last note-off to the first answered note-on
         self.answers: list = []  # every applied answer, for logs and tests
 
@@ -113,7 +113,7 @@ class CallResponse:
         self.applied = None
 
     # ---- input ------------------------------------------------------------------------------
-    def feed(self, msg, t: Optional[float] = None) -> None:
+    def feed(self, msg, t: float | None = None) -> None:
         t = self.clock() if t is None else t
         kind = getattr(msg, "type", "")
         if kind == "clock":
@@ -132,7 +132,7 @@ class CallResponse:
                 self.submit(t)
 
     # ---- the loop ---------------------------------------------------------------------------
-    def tick(self, now: Optional[float] = None) -> Optional[float]:
+    def tick(self, now: float | None = None) -> float | None:
         """Do what is due at ``now``; returns when the engine next needs to run (None: on input)."""
         now = self.clock() if now is None else now
         self._drain()

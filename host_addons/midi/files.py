@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from muselink.bridge.payloads import NotesData
 
@@ -38,7 +38,7 @@ def write_notes(notes: NotesData, path: Path) -> Path:
 
 
 def continue_file(client, src: Path, dst: Path, params: dict, answer_only: bool = False,
-                  timeout: Optional[float] = None) -> NotesData:
+                  timeout: float | None = None) -> NotesData:
     """Write ``src`` + its continuation (or only the continuation) to ``dst``; returns what was written."""
     notes = read_notes(src)
     result = client.run("music.continue", {"notes": notes}, params, timeout=timeout)
@@ -49,7 +49,7 @@ def continue_file(client, src: Path, dst: Path, params: dict, answer_only: bool 
 
 
 def infill_file(client, src: Path, dst: Path, from_bar: int, to_bar: int, params: dict,
-                timeout: Optional[float] = None) -> NotesData:
+                timeout: float | None = None) -> NotesData:
     """Regenerate bars ``from_bar``..``to_bar`` of ``src`` and write the whole piece to ``dst``."""
     if to_bar < from_bar:
         raise ValueError(f"--to ({to_bar}) must not be before --from ({from_bar})")
@@ -92,7 +92,7 @@ def pending_files(folder: Path) -> list:
 
 def watch(client, folder: Path, params: dict, once: bool = False, interval: float = 0.5,
           settle: float = 0.3, stop: Callable[[], bool] = lambda: False, answer_only: bool = True,
-          report: Callable[[str], None] = print, job_timeout: Optional[float] = None) -> int:
+          report: Callable[[str], None] = print, job_timeout: float | None = None) -> int:
     """Answer every new ``.mid`` dropped in ``folder`` with ``<name>.muselink.mid`` beside it.
 
     A file is taken once its size stops changing for ``settle`` s. A file that fails is reported

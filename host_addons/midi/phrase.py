@@ -7,7 +7,6 @@ player pauses — no key held and nothing played for ``pause_beats`` beats — o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from muselink.bridge.payloads import Note, NotesData
 
@@ -53,12 +52,12 @@ class Phrase:
 class PhraseRecorder:
     """Tracks held keys and the current phrase; reports when it is complete."""
 
-    def __init__(self, trigger_cc: Optional[int] = None, channel: Optional[int] = None):
+    def __init__(self, trigger_cc: int | None = None, channel: int | None = None):
         self.trigger_cc = trigger_cc
         self.channel = channel  # listen to one channel (0-15) or all (None)
         self.held: dict = {}  # (channel, pitch) -> (on time, velocity)
         self.phrase = Phrase()
-        self.last_activity: Optional[float] = None
+        self.last_activity: float | None = None
 
     @property
     def empty(self) -> bool:

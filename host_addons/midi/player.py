@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from typing import Optional
 
 import mido
 
@@ -42,8 +41,8 @@ class Player:
         self._order = itertools.count()
         self.sounding: dict = {}  # (channel, pitch) -> True
         self.channels_used: set = {0}
-        self.first_on_sent: Optional[float] = None  # when the current answer's first note-on went out
-        self.label: Optional[str] = None
+        self.first_on_sent: float | None = None  # when the current answer's first note-on went out
+        self.label: str | None = None
 
     @property
     def active(self) -> bool:
@@ -65,7 +64,7 @@ class Player:
         self.label = label
         return sorted(queued, key=lambda item: item[0])
 
-    def next_time(self) -> Optional[float]:
+    def next_time(self) -> float | None:
         return self._heap[0][0] if self._heap else None
 
     def due(self, now: float) -> list:

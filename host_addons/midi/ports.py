@@ -13,7 +13,6 @@ import queue
 import sys
 import threading
 import time
-from typing import Optional
 
 log = logging.getLogger("muselink.midi")
 
@@ -79,7 +78,7 @@ def list_ports(api: str = "auto") -> dict:
 
 
 def open_ports(api: str, inbox: queue.Queue, in_name: str = "muselink in", out_name: str = "muselink out",
-               connect_in: Optional[str] = None, connect_out: Optional[str] = None):
+               connect_in: str | None = None, connect_out: str | None = None):
     """Open the bridge's ports. Without ``connect_*`` it creates virtual ports named ``in_name`` /
     ``out_name`` (JACK: ``muselink-in:muselink in``, ``muselink-out:muselink out``); with them it
     connects to existing ports by (part of) their name. Returns ``(api, inport, outport)``."""

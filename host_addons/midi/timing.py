@@ -9,7 +9,8 @@ import math
 from collections import deque
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Iterable, NamedTuple, Optional
+from typing import NamedTuple
+from collections.abc import Iterable
 
 from muselink.bridge.payloads import Note
 
@@ -19,10 +20,10 @@ CLOCKS_PER_BEAT = 24  # MIDI clock: 24 pulses per quarter note
 class Grid(NamedTuple):
     """A quantisation grid as a fraction of a whole note (``1/16`` = sixteenths); ``None`` = off."""
 
-    whole_fraction: Optional[Fraction]
+    whole_fraction: Fraction | None
 
     @classmethod
-    def parse(cls, text: str) -> "Grid":
+    def parse(cls, text: str) -> Grid:
         """``1/4``, ``1/8``, ``1/16``, ``1/8t`` (triplets), ``1/32`` or ``off``."""
         text = text.strip().lower()
         if text in ("off", "none", "0"):
@@ -84,7 +85,7 @@ class TempoTracker:
         self.times: deque = deque(maxlen=window + 1)
         self.timeout = timeout
         self.count = 0  # pulses since Start (or since the first pulse seen)
-        self.last_beat_time: Optional[float] = None
+        self.last_beat_time: float | None = None
 
     def start(self, t: float) -> None:
         self.count = 0
@@ -105,7 +106,7 @@ class TempoTracker:
     def running(self, now: float) -> bool:
         return len(self.times) >= 3 and now - self.times[-1] <= self.timeout
 
-    def bpm(self, now: float) -> Optional[float]:
+    def bpm(self, now: float) -> float | None:
         if not self.running(now):
             return None
         span = self.times[-1] - self.times[0]
@@ -113,7 +114,7 @@ class TempoTracker:
             return None
         return 60.0 / (span / (len(self.times) - 1) * CLOCKS_PER_BEAT)
 
-    def beat_anchor(self, now: float) -> Optional[float]:
+    def beat_anchor(self, now: float) -> float | None:
         """The time of the latest beat (a pulse whose count is a multiple of 24), while running."""
         return self.last_beat_time if self.running(now) else None
 
@@ -137,7 +138,7 @@ class BeatMap:
         return (t - self.origin) / self.seconds_per_beat * self.ppq
 
 
-def phrase_origin(first_onset: float, bpm: float, anchor: Optional[float]) -> float:
+def phrase_origin(first_onset: float, bpm: float, anchor: float | None) -> float:
     """Tick 0 of a phrase: the beat at or just before its first note on the clock's beat grid
     (``anchor`` is any beat time), or the first note itself when there is no clock."""
     if anchor is None:

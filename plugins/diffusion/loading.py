@@ -167,7 +167,7 @@ def load_pipeline(entry: ModelEntry, device: str):
             pipe = cls.from_single_file(str(path), **kwargs)
         else:
             pipe = diffusers.DiffusionPipeline.from_pretrained(str(path), **common)
-    except (OSError, EnvironmentError, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         hint = ""
         if entry.kind == "single_file" and not entry.config:
             hint = (" A single-file checkpoint needs its pipeline config offline: re-add it with "

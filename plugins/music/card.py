@@ -98,7 +98,8 @@ def write(checkpoint: Path, split_counts: dict | None = None, source_lines: list
               "## Training"]
     if tr:
         t = tr["train"]
-        lines += [f"- trainer `plugins/music/train.py` (what `muselink train music` runs): {tr['steps']} steps × batch {t['batch']} windows of ≤ {m['context']} tokens, "
+        lines += [f"- trainer `plugins/music/train.py` (what `muselink train music` runs): {tr['steps']} steps × batch {t['batch']} "
+                  f"windows of ≤ {m['context']} tokens, "
                   f"AdamW lr {t['lr']} (warm-up {t['warmup']}, cosine to 10 %), weight decay {t['weight_decay']}, seed {t['seed']}",
                   f"- time: {tr['minutes']} min on {tr['device']}"
                   + (f" ({tr['threads']} threads)" if tr["device"] == "cpu" else "") + "; best validation NLL "

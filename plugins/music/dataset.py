@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import CACHE_NAME, load_pieces, music_cache_dir, prepare, split_of
+from .data import load_pieces, music_cache_dir, prepare, split_of
 
 log = logging.getLogger("muselink.music.dataset")
 TOKENS_NAME = "tokens-v1.npz"

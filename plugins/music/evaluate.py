@@ -1,7 +1,6 @@
 """``muselink eval music``: NLL vs a 4-gram baseline, in-key share of continuations, plagiarism check."""
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections import defaultdict
@@ -106,7 +105,7 @@ def run(eng, token_path, pieces, prompts: int = 60, generations: int = 20, seed:
                                  "reduction": round(1 - model_nll / base_nll, 4)}
         log(f"{split}: model {model_nll:.4f} nats/token, 4-gram {base_nll:.4f} ({tokens} tokens)")
 
-    split_of = {str(p): s for p, s in zip(data.piece_ids, data.split)}
+    split_of = {str(p): s for p, s in zip(data.piece_ids, data.split, strict=True)}
     held = [p for p in pieces if split_of.get(p["id"], 0) == 2]  # test pieces
     train = [p for p in pieces if split_of.get(p["id"], -1) == 0]
     log(f"indexing {len(train)} training pieces for the copy check")

@@ -14,7 +14,7 @@ class KneserNey:
         self.ctx_total = [Counter() for _ in range(n + 1)]  # sum over w of counts[k][(h, w)]
         self.ctx_types = [Counter() for _ in range(n + 1)]  # number of distinct w after h
 
-    def fit(self, sequences) -> "KneserNey":
+    def fit(self, sequences) -> KneserNey:
         top = Counter()
         for seq in sequences:
             seq = [int(t) for t in seq]

@@ -173,7 +173,7 @@ def sequence_logprob(model, rows: list[list[int]], score_from: list[int]) -> lis
     """Sum of log-probabilities of ``row[score_from:]`` under the model, per row (teacher forcing)."""
     out = []
     ctx = model.cfg.context
-    for row, start in zip(rows, score_from):
+    for row, start in zip(rows, score_from, strict=True):
         if len(row) > ctx:
             cut = len(row) - ctx
             row, start = row[:2] + row[cut + 2:], max(2, start - cut)

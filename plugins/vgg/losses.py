@@ -26,7 +26,7 @@ def style_targets(grams_per_style: list[dict], weights: list[float]) -> dict:
     total = float(sum(weights))
     if total <= 0:
         raise ValueError("style weights must not all be zero")
-    return {layer: sum(w / total * g[layer] for g, w in zip(grams_per_style, weights))
+    return {layer: sum(w / total * g[layer] for g, w in zip(grams_per_style, weights, strict=True))
             for layer in grams_per_style[0]}
 
 

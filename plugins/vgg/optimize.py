@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 from .losses import content_loss, style_loss, tv_loss
-from .network import CONTENT_LAYERS, STYLE_LAYERS, clamp_range, resize
+from .network import clamp_range, resize
 
 OPTIMIZERS = ("adam", "lbfgs")
 ADAM_LR = 4.0  # pixel units; gravel 64 px, 60 steps: lr 2/4/8 → style loss 0.146/0.072/0.063 (4 keeps a margin)
@@ -111,7 +111,7 @@ def optimise(net, init: torch.Tensor, make_level: Callable[[int, int, int, int],
     total, step = sum(iterations), 0
     x = init.detach()
     level, start = None, {}
-    for index, ((h, w), count) in enumerate(zip(sizes, iterations)):
+    for index, ((h, w), count) in enumerate(zip(sizes, iterations, strict=True)):
         x = resize(x, h, w, tiling).detach().clone()
         level = make_level(index, h, w, count)
         x.requires_grad_(True)

@@ -16,7 +16,7 @@ import traceback
 import uuid
 import zlib
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from .deps import Client, DaemonUnavailable, hostspec, protocol as P
 from .form import form_for, params_from_values, takes_mask, usable
@@ -57,7 +57,7 @@ class _Job:
 
 
 class Controller:
-    def __init__(self, pm, view: Optional[Callable[[PanelState], None]] = None, endpoint: Optional[str] = None,
+    def __init__(self, pm, view: Callable[[PanelState], None] | None = None, endpoint: str | None = None,
                  name: str = "krita", clock: Callable[[], float] = time.monotonic, live_pause: float = 0.6):
         self.pm = pm
         self.view = view
@@ -67,11 +67,11 @@ class Controller:
         self.jobs: dict = {}  # job id -> _Job
         self.live = LiveScheduler(pause=live_pause)
         self.live_session = f"{name}-live-{uuid.uuid4().hex[:8]}"
-        self.live_settings: Optional[Callable[[], tuple]] = None  # () -> (capability, values, source)
+        self.live_settings: Callable[[], tuple] | None = None  # () -> (capability, values, source)
         self.live_applied = None  # hostspec.Applied of the live layer
         self._live_rng_seed = 0
         self._last_live_look = float("-inf")
-        self._hello_sent_at: Optional[float] = None
+        self._hello_sent_at: float | None = None
         self._last_hello = float("-inf")
         self._shown_version = -1
         self._in_tick = False
@@ -269,7 +269,7 @@ class Controller:
             self._say(f"{job.capability} failed — {event.code}: {event.message}", error=True)
 
     # ---- live mode -----------------------------------------------------------------------------
-    def set_live(self, on: bool, settings: Optional[Callable[[], tuple]] = None) -> None:
+    def set_live(self, on: bool, settings: Callable[[], tuple] | None = None) -> None:
         """Turn live mode on/off; ``settings() -> (capability, values, source)`` is read on every look."""
         try:
             self.state.live = bool(on)

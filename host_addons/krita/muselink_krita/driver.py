@@ -12,7 +12,8 @@ import os
 import sys
 import time
 import traceback
-from typing import Callable, NamedTuple
+from typing import NamedTuple
+from collections.abc import Callable
 
 from PyQt5.QtCore import Qt, QTimer
 
@@ -225,7 +226,10 @@ class Driver:
     def live(self, doc, source, width, height):
         """Live mode: tick the Live box, wait for a result, paint on the source, wait for the update."""
         panel, ctrl = self.panel, self.panel.controller
-        names = lambda: [n.name() for n in doc.rootNode().childNodes()]
+
+        def names():
+            return [n.name() for n in doc.rootNode().childNodes()]
+
         panel.live_box.setChecked(True)
         self.note("ticked Live")
         yield "the first live result", 90, lambda: ctrl.live.applied_seq > 0 and not ctrl.state.busy

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 SLIDER_STEPS = 1000
 RANDOM_SEED = -1  # the seed box's "random" value; a concrete seed is drawn before submitting
@@ -25,8 +25,8 @@ class Field:
     default: Any
     label: str
     help: str = ""
-    min: Optional[float] = None
-    max: Optional[float] = None
+    min: float | None = None
+    max: float | None = None
     choices: tuple = ()
 
     def to_slider(self, value: float) -> int:
@@ -99,7 +99,7 @@ def _number(field: Field, raw: Any, kind: type) -> Any:
     return value
 
 
-def value_for(field: Field, raw: Any, rng: Optional[random.Random] = None) -> Any:
+def value_for(field: Field, raw: Any, rng: random.Random | None = None) -> Any:
     """A widget's raw value as the parameter value to send (None = leave it to the daemon)."""
     if field.widget == "slider":
         return _number(field, raw, float)
@@ -123,7 +123,7 @@ def value_for(field: Field, raw: Any, rng: Optional[random.Random] = None) -> An
     return raw
 
 
-def params_from_values(fields: list, values: dict, rng: Optional[random.Random] = None) -> dict:
+def params_from_values(fields: list, values: dict, rng: random.Random | None = None) -> dict:
     """Parameters for ``submit`` from ``{name: raw widget value}``; unset/None values are left out."""
     params = {}
     for field in fields:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 from krita import DockWidget, DockWidgetFactory, DockWidgetFactoryBase, Extension, Krita, Selection
 from PyQt5.QtCore import QTimer
@@ -25,7 +25,7 @@ class KritaTarget(NamedTuple):
     document: object
     source: object
     bounds: Bounds
-    mask: Optional[bytes]
+    mask: bytes | None
 
 
 class LayerHandle(NamedTuple):

@@ -1,14 +1,15 @@
 """Where a result goes: the new layer's name and its placement above the source."""
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple, Optional
+from typing import NamedTuple
+from collections.abc import Iterable
 
 from .deps import Bounds
 
 LIVE_SUFFIX = " (live)"
 
 
-def seed_of(params: dict, meta: dict) -> Optional[int]:
+def seed_of(params: dict, meta: dict) -> int | None:
     for source in (meta, params):
         value = source.get("seed") if isinstance(source, dict) else None
         if isinstance(value, int) and not isinstance(value, bool):

@@ -6,16 +6,16 @@ results older than the newest one already applied are dropped, so the live layer
 """
 from __future__ import annotations
 
-from typing import Hashable, Optional
+from collections.abc import Hashable
 
 
 class LiveScheduler:
     def __init__(self, pause: float = 0.6, max_in_flight: int = 2):
         self.pause = pause
         self.max_in_flight = max_in_flight
-        self.signature: Optional[Hashable] = None  # what the newest request (or the pending change) saw
-        self.sent_signature: Optional[Hashable] = None
-        self.changed_at: Optional[float] = None
+        self.signature: Hashable | None = None  # what the newest request (or the pending change) saw
+        self.sent_signature: Hashable | None = None
+        self.changed_at: float | None = None
         self.seq = 0  # number of the newest request sent
         self.applied_seq = 0
         self.in_flight: set = set()

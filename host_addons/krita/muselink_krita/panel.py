@@ -121,7 +121,7 @@ class Panel(QWidget):
             slider.setRange(0, SLIDER_STEPS)
             slider.setValue(field.to_slider(field.default if field.default is not None else field.min))
             label = QLabel(f"{field.from_slider(slider.value()):.2f}")
-            slider.valueChanged.connect(lambda v, f=field, l=label: l.setText(f"{f.from_slider(v):.2f}"))
+            slider.valueChanged.connect(lambda v, f=field, lab=label: lab.setText(f"{f.from_slider(v):.2f}"))
             lay.addWidget(slider)
             lay.addWidget(label)
             return row, lambda: field.from_slider(slider.value()), slider

@@ -5,7 +5,8 @@ runs in any Krita's embedded Python. Krita's ``pixelData`` for 8-bit RGBA docume
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Optional
+from typing import NamedTuple
+from collections.abc import Callable
 
 from .deps import Bounds, ImageData
 
@@ -25,7 +26,7 @@ def check_color_space(model: str, depth: str, what: str = "document") -> None:
                          "or work on a copy.")
 
 
-def capture_bounds(canvas: Bounds, selection: Optional[Bounds]) -> Bounds:
+def capture_bounds(canvas: Bounds, selection: Bounds | None) -> Bounds:
     """The rectangle to send: the selection's bounds clipped to the canvas, or the whole canvas."""
     if canvas.is_empty:
         raise ValueError(f"the canvas is empty ({canvas.width}x{canvas.height})")
@@ -44,11 +45,11 @@ def swap_red_blue(data) -> bytearray:
     return out
 
 
-def mask_is_full(mask: Optional[bytes]) -> bool:
+def mask_is_full(mask: bytes | None) -> bool:
     return mask is None or mask.count(255) == len(mask)
 
 
-def apply_mask_to_alpha(rgba: bytearray, mask: Optional[bytes]) -> bytearray:
+def apply_mask_to_alpha(rgba: bytearray, mask: bytes | None) -> bytearray:
     """Multiply the alpha channel by ``mask`` (one byte per pixel, 255 = keep); in place, returned."""
     if mask_is_full(mask):
         return rgba
@@ -60,7 +61,7 @@ def apply_mask_to_alpha(rgba: bytearray, mask: Optional[bytes]) -> bytearray:
         px[:, 3] = ((px[:, 3].astype(_np.uint16) * m + 127) // 255).astype(_np.uint8)
         return rgba
     alpha = rgba[3::4]
-    rgba[3::4] = bytes((a * m + 127) // 255 for a, m in zip(alpha, mask))
+    rgba[3::4] = bytes((a * m + 127) // 255 for a, m in zip(alpha, mask, strict=True))
     return rgba
 
 
@@ -108,11 +109,11 @@ class CaptureData(NamedTuple):
 
     bounds: Bounds
     image: ImageData  # RGBA8
-    mask: Optional[bytes]  # one byte per pixel of ``bounds``; None = no selection
+    mask: bytes | None  # one byte per pixel of ``bounds``; None = no selection
 
 
-def capture_region(canvas: Bounds, selection: Optional[Bounds], read_bgra: Callable[[int, int, int, int], bytes],
-                   read_selection: Optional[Callable[[int, int, int, int], bytes]] = None) -> CaptureData:
+def capture_region(canvas: Bounds, selection: Bounds | None, read_bgra: Callable[[int, int, int, int], bytes],
+                   read_selection: Callable[[int, int, int, int], bytes] | None = None) -> CaptureData:
     """Read the region (selection bounds or canvas) as an RGBA image plus its selection mask."""
     bounds = capture_bounds(canvas, selection)
     x, y, w, h = bounds
@@ -137,7 +138,7 @@ def mask_payload(capture: CaptureData) -> ImageData:
     return ImageData(width=w, height=h, channels=1, data=data)
 
 
-def result_bgra(result: ImageData, bounds: Bounds, mask: Optional[bytes]) -> bytes:
+def result_bgra(result: ImageData, bounds: Bounds, mask: bytes | None) -> bytes:
     """A result image as BGRA bytes sized to ``bounds``, transparent outside the selection."""
     rgba = as_rgba8(result)
     rgba = resize_nearest(rgba, result.width, result.height, bounds.width, bounds.height)
