@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-fast hosts bench clean bpy
+.PHONY: demo test test-fast lint hosts bench clean bpy
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,7 +36,14 @@ hosts:
 demo: $(STAMP)
 	$(BIN)/muselink demo
 
-test: $(STAMP) hosts $(BPY_STAMP)
+# Lint and type checks (seconds): ruff on the whole tree, mypy on the bridge (strict) and the plugin contract
+TYPECHECK := .cache/typecheck/muselink
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	mkdir -p $(TYPECHECK) && for d in core bridge plugins host_addons; do ln -sfn ../../../$$d $(TYPECHECK)/$$d; done
+	$(BIN)/mypy -p muselink.bridge -m muselink.core.hookspecs -m muselink.core.capability
+
+test: $(STAMP) lint hosts $(BPY_STAMP)
 	$(BIN)/python -m pytest -ra --instafail
 
 test-fast: $(STAMP)

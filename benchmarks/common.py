@@ -9,13 +9,29 @@ from muselink.core.demo import free_endpoint, start_daemon, stop_daemon
 
 
 @contextlib.contextmanager
-def running_daemon(*args: str, env: dict | None = None):
+def running_daemon_proc(*args: str, env: dict | None = None):
+    """A daemon subprocess for the run: yields (endpoint, process)."""
     endpoint = free_endpoint()
     proc = start_daemon(endpoint, list(args), env=env)
     try:
-        yield endpoint
+        yield endpoint, proc
     finally:
         stop_daemon(proc)
+
+
+@contextlib.contextmanager
+def running_daemon(*args: str, env: dict | None = None):
+    with running_daemon_proc(*args, env=env) as (endpoint, _):
+        yield endpoint
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux /proc), in bytes."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def timed(fn, repeat: int, warmup: int = 1) -> list[float]:

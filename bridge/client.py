@@ -20,14 +20,18 @@ import os
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from . import protocol as P
-from .payloads import ProtocolError
+from .payloads import Payload, ProtocolError
+
+M = TypeVar("M", bound=P.Message)
+LOST_GRACE = 0.3  # s after a disconnect during which replies already delivered are still read
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5757"
 
@@ -59,7 +63,7 @@ class JobHandle:
     id: str
     capability: str
     on_event: Callable[[P.Message], None] | None = None
-    events: list = field(default_factory=list)
+    events: list[P.Message] = field(default_factory=list)
     terminal: P.Message | None = None
     submitted_at: float = field(default_factory=time.monotonic)
     _cancel_requested: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -79,13 +83,16 @@ class JobHandle:
 class Client:
     def __init__(self, endpoint: str | None = None, name: str = "client", timeout: float = 10.0,
                  heartbeat: float = 2.0, curve_server_key: bytes | None = None,
-                 curve_keypair: tuple[bytes, bytes] | None = None, context: zmq.Context | None = None):
+                 curve_keypair: tuple[bytes, bytes] | None = None, context: zmq.Context[Any] | None = None):
         self.endpoint = endpoint or default_endpoint()
         self.name = name
         self.timeout = timeout
         self.jobs: dict[str, JobHandle] = {}
         self.connected = False
         self.max_message_bytes = 0
+        self._lost_at: float | None = None  # when the connection dropped, until its jobs are failed
+        self.protocol_errors = 0  # undecodable replies seen (garbage from the peer)
+        self.stray_replies = 0  # replies for a job this client is not waiting on (e.g. a second terminal reply)
         self._replies: list[P.Message] = []  # non-job replies, collected while a blocking request waits
         self._waiting = False
         self._ids = itertools.count(1)
@@ -93,7 +100,8 @@ class Client:
         self._context = context or zmq.Context.instance()
         self.sock = self._context.socket(zmq.DEALER)
         self.sock.linger = 0
-        self.sock.immediate = True  # never queue messages for a daemon that is not there
+        # Not ZMQ_IMMEDIATE: with it, libzmq drops replies already received when the connection drops
+        # (a daemon's last `cancelled` before it stops). `_send` refuses to queue for an absent daemon instead.
         self.sock.reconnect_ivl = 200
         self.sock.reconnect_ivl_max = 2000
         if hasattr(zmq, "HEARTBEAT_IVL"):
@@ -109,10 +117,11 @@ class Client:
     # ---- plumbing -------------------------------------------------------------------------
     def fileno(self) -> int:
         """The socket's edge-triggered FD: on readiness call ``drain()`` until it returns nothing."""
-        return self.sock.getsockopt(zmq.FD)
+        fd: int = self.sock.getsockopt(zmq.FD)
+        return fd
 
     def fds(self) -> list[int]:
-        return [self.fileno(), self.monitor.getsockopt(zmq.FD)]
+        return [self.fileno(), int(self.monitor.getsockopt(zmq.FD))]
 
     def new_job_id(self) -> str:
         return f"{self.name}-{self._prefix}-{next(self._ids)}"
@@ -124,10 +133,17 @@ class Client:
             if size > self.max_message_bytes:
                 raise ValueError(f"message of {size} bytes exceeds the daemon's limit of {self.max_message_bytes} bytes "
                                  "(raise it with 'muselink serve --max-message-size', or send a smaller image)")
-        wait = self.timeout if timeout is None else timeout
-        if not self.sock.poll(int(wait * 1000), zmq.POLLOUT):
-            raise DaemonUnavailable(f"muselink daemon not reachable at {self.endpoint} "
-                                    "(start it with 'muselink serve', or check --endpoint / MUSELINK_ENDPOINT)")
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        self._watch_monitor()
+        while not self.connected:  # never queue messages for a daemon that is not there
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise DaemonUnavailable(f"muselink daemon not reachable at {self.endpoint} "
+                                        "(start it with 'muselink serve', or check --endpoint / MUSELINK_ENDPOINT)")
+            self.monitor.poll(int(min(left, 0.05) * 1000) + 1)
+            self._watch_monitor()
+        if not self.sock.poll(max(0, int((deadline - time.monotonic()) * 1000)), zmq.POLLOUT):
+            raise DaemonUnavailable(f"the muselink daemon at {self.endpoint} is not taking messages (its queue is full)")
         self.sock.send_multipart(frames, copy=False)
 
     def _watch_monitor(self) -> None:
@@ -137,11 +153,22 @@ class Client:
                 self.connected = True
             elif event == zmq.EVENT_DISCONNECTED:
                 self.connected = False
-                self._fail_all("daemon disconnected while the job was in flight; it may have stopped or crashed")
+                if self._lost_at is None:
+                    self._lost_at = time.monotonic()
 
-    def _fail_all(self, why: str) -> None:
+    def _settle_lost_jobs(self) -> None:
+        """Fail the jobs sent before the connection dropped, once replies already delivered have been read.
+
+        A daemon that stops sends its last replies and closes; the disconnect may be seen before
+        those replies are read. Jobs end with ``disconnected`` only after a short grace in which
+        every delivered reply is dispatched first, so a terminal reply is never replaced."""
+        if self._lost_at is None or time.monotonic() - self._lost_at < LOST_GRACE:
+            return
+        lost_at, self._lost_at = self._lost_at, None
+        why = "daemon disconnected while the job was in flight; it may have stopped or crashed"
         for handle in list(self.jobs.values()):
-            self._dispatch(P.Error(code="disconnected", message=why, job=handle.id))
+            if handle.submitted_at <= lost_at:
+                self._dispatch(P.Error(code="disconnected", message=why, job=handle.id))
 
     def _dispatch(self, message: P.Message) -> None:
         job = getattr(message, "job", None)
@@ -149,6 +176,8 @@ class Client:
         if isinstance(message, P.Status):
             self.max_message_bytes = message.max_message_bytes
         if handle is None:
+            if job and not (isinstance(message, P.Error) and message.code == "unknown_job"):
+                self.stray_replies += 1
             if self._waiting and not isinstance(message, (P.Accepted, P.Progress, P.Result, P.Cancelled)) and not (
                     isinstance(message, P.Error) and message.code == "unknown_job"):
                 self._replies.append(message)
@@ -160,6 +189,21 @@ class Client:
         if handle.on_event is not None:
             handle.on_event(message)
 
+    def _read(self) -> list[P.Message]:
+        got = []
+        while self.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            frames = self.sock.recv_multipart(copy=False)
+            try:
+                message = P.decode(frames, P.DAEMON_MESSAGES)
+            except ProtocolError as exc:  # garbage from the peer ends the job it names; never raises
+                self.protocol_errors += 1
+                message = P.Error(code=exc.code, message=f"undecodable reply from the daemon: {exc.message}",
+                                  job=P.job_of(frames))
+            self.connected = True
+            self._dispatch(message)
+            got.append(message)
+        return got
+
     def drain(self) -> list[P.Message]:
         """Process every reply waiting now (never blocks); returns them in arrival order."""
         self._watch_monitor()
@@ -167,17 +211,10 @@ class Client:
             if handle._cancel_requested.is_set():
                 handle._cancel_requested.clear()
                 self.cancel(handle.id)
-        got = []
-        while self.sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-            frames = self.sock.recv_multipart(copy=False)
-            try:
-                message = P.decode(frames, P.DAEMON_MESSAGES)
-            except ProtocolError as exc:
-                message = P.Error(code=exc.code, message=f"undecodable reply from daemon: {exc.message}")
-            self.connected = True
-            self._dispatch(message)
-            got.append(message)
+        got = self._read()
         self._watch_monitor()
+        got += self._read()
+        self._settle_lost_jobs()
         return got
 
     def poll(self, timeout: float) -> list[P.Message]:
@@ -188,7 +225,7 @@ class Client:
         poller.poll(int(timeout * 1000))
         return self.drain()
 
-    def _request(self, message: P.Message, want: type, timeout: float | None = None) -> P.Message:
+    def _request(self, message: P.Message, want: type[M], timeout: float | None = None) -> M:
         self._replies.clear()
         self._send(message, timeout)
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
@@ -230,7 +267,7 @@ class Client:
         self._request(P.Ping(nonce=1), P.Pong, timeout)
         return time.perf_counter() - start
 
-    def submit(self, capability: str, payloads: dict | None = None, params: dict | None = None,
+    def submit(self, capability: str, payloads: dict[str, Payload] | None = None, params: dict[str, Any] | None = None,
                job_id: str | None = None, session: str | None = None,
                on_event: Callable[[P.Message], None] | None = None) -> JobHandle:
         handle = JobHandle(id=job_id or self.new_job_id(), capability=capability, on_event=on_event)
@@ -251,18 +288,18 @@ class Client:
     def wait(self, handle: JobHandle, timeout: float | None = None) -> P.Message:
         """Block until ``handle`` ends (or ``timeout`` s pass, then cancel it and raise TimeoutError)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not handle.done:
+        while handle.terminal is None:
             if deadline is not None and time.monotonic() > deadline:
                 self.cancel(handle.id)
                 raise TimeoutError(f"job {handle.id} ({handle.capability}) took longer than {timeout} s")
             self.poll(0.1)
         return handle.terminal
 
-    def run(self, capability: str, payloads: dict | None = None, params: dict | None = None,
+    def run(self, capability: str, payloads: dict[str, Payload] | None = None, params: dict[str, Any] | None = None,
             timeout: float | None = None, on_event: Callable[[P.Message], None] | None = None,
-            **kwargs) -> P.Result:
+            job_id: str | None = None, session: str | None = None) -> P.Result:
         """Submit and wait; returns the ``Result`` or raises :class:`JobFailed`."""
-        handle = self.submit(capability, payloads, params, on_event=on_event, **kwargs)
+        handle = self.submit(capability, payloads, params, on_event=on_event, job_id=job_id, session=session)
         reply = self.wait(handle, timeout)
         if not isinstance(reply, P.Result):
             raise JobFailed(reply)
@@ -279,5 +316,5 @@ class Client:
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -7,32 +7,15 @@ stride}``; a note list travels inline in the JSON header as a compact list of li
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+from .fields import Fields, ProtocolError, show
+
+__all__ = ["BlobData", "ImageData", "Note", "NotesData", "Payload", "ProtocolError", "decode_payloads",
+           "encode_payloads"]
 
 DTYPE_SIZES = {"uint8": 1, "uint16": 2, "float32": 4}
-
-
-class ProtocolError(ValueError):
-    """A message that does not follow the protocol. ``code`` is machine-readable."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def _need(desc: dict, key: str, kind: type | tuple, where: str) -> Any:
-    value = desc.get(key)
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-        raise ProtocolError("bad_message", f"{where}: field '{key}' must be {_kind_name(kind)}, got {value!r}")
-    return value
-
-
-def _kind_name(kind: type | tuple) -> str:
-    names = {int: "an integer", str: "a string", dict: "an object", list: "a list", float: "a number"}
-    if isinstance(kind, tuple):
-        return " or ".join(names.get(k, k.__name__) for k in kind)
-    return names.get(kind, kind.__name__)
+MAX_SIDE = 1 << 20  # pixels per image side; the frame size check bounds the rest
 
 
 @dataclass(frozen=True)
@@ -46,7 +29,7 @@ class ImageData:
     dtype: str = "uint8"
     stride: int = 0  # bytes per row; 0 means tightly packed
 
-    kind = "image"
+    kind: ClassVar[str] = "image"
 
     @property
     def row_bytes(self) -> int:
@@ -56,7 +39,7 @@ class ImageData:
     def nbytes(self) -> int:
         return (self.stride or self.row_bytes) * self.height
 
-    def rows(self) -> list:
+    def rows(self) -> list[bytes]:
         """Each row's pixel bytes (stride padding removed), top to bottom. Stdlib only."""
         raw = memoryview(self.data).cast("B")
         stride = self.stride or self.row_bytes
@@ -68,15 +51,15 @@ class ImageData:
             return bytes(memoryview(self.data).cast("B")[: self.nbytes])
         return b"".join(self.rows())
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {"kind": "image", "width": self.width, "height": self.height, "channels": self.channels,
                 "dtype": self.dtype, "stride": self.stride or self.row_bytes}
 
-    def frames(self) -> list:
+    def frames(self) -> list[Any]:
         return [self.data]
 
     @classmethod
-    def from_numpy(cls, array) -> ImageData:
+    def from_numpy(cls, array: Any) -> ImageData:
         """Wrap an HxW or HxWxC array (uint8/uint16/float32) without copying when it is contiguous."""
         import numpy as np
 
@@ -88,7 +71,7 @@ class ImageData:
         h, w, c = array.shape
         return cls(width=w, height=h, channels=c, data=array, dtype=str(array.dtype))
 
-    def to_numpy(self):
+    def to_numpy(self) -> Any:
         """An HxWxC numpy view of the buffer (read-only when the buffer is)."""
         import numpy as np
 
@@ -101,22 +84,16 @@ class ImageData:
         return rows.view(self.dtype).reshape(self.height, self.width, self.channels)
 
     @classmethod
-    def from_frame(cls, desc: dict, frame, where: str) -> ImageData:
-        width = _need(desc, "width", int, where)
-        height = _need(desc, "height", int, where)
-        channels = _need(desc, "channels", int, where)
-        dtype = desc.get("dtype", "uint8")
+    def from_frame(cls, desc: dict[str, Any], frame: Any, where: str) -> ImageData:
+        f = Fields(desc, where)
+        width = f.integer("width", lo=1, hi=MAX_SIDE)
+        height = f.integer("height", lo=1, hi=MAX_SIDE)
+        channels = f.integer("channels", lo=1, hi=4)
+        dtype = f.text("dtype", "uint8")
         if dtype not in DTYPE_SIZES:
-            raise ProtocolError("bad_message", f"{where}: field 'dtype' must be one of {sorted(DTYPE_SIZES)}, got {dtype!r}")
-        if width <= 0 or height <= 0:
-            raise ProtocolError("bad_message", f"{where}: image size must be positive, got {width}x{height}")
-        if channels not in (1, 2, 3, 4):
-            raise ProtocolError("bad_message", f"{where}: field 'channels' must be 1-4, got {channels}")
+            f.fail("dtype", f"one of {sorted(DTYPE_SIZES)}", dtype)
         row = width * channels * DTYPE_SIZES[dtype]
-        stride = desc.get("stride", row)
-        if not isinstance(stride, int) or stride < row:
-            raise ProtocolError("bad_message",
-                                f"{where}: field 'stride' must be an integer >= {row} (width*channels*itemsize), got {stride!r}")
+        stride = f.integer("stride", row, lo=row)
         size = len(memoryview(frame).cast("B"))
         expected = stride * height
         if size != expected:
@@ -140,46 +117,42 @@ class Note:
 class NotesData:
     """A note stream with its timing context (ticks per quarter, tempo, meter)."""
 
-    notes: tuple = ()
+    notes: tuple[Note, ...] = ()
     ppq: int = 480
     bpm: float = 120.0
-    time_signature: tuple = (4, 4)
+    time_signature: tuple[int, int] = (4, 4)
     key: str | None = None  # e.g. "C major", "a minor"; None when unknown
 
-    kind = "notes"
+    kind: ClassVar[str] = "notes"
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {"kind": "notes", "ppq": self.ppq, "bpm": self.bpm, "time_signature": list(self.time_signature),
                 "key": self.key,
                 "notes": [[n.start, n.duration, n.pitch, n.velocity, n.channel] for n in self.notes]}
 
-    def frames(self) -> list:
+    def frames(self) -> list[Any]:
         return []
 
     @classmethod
-    def from_desc(cls, desc: dict, where: str) -> NotesData:
-        ppq = _need(desc, "ppq", int, where)
-        bpm = _need(desc, "bpm", (int, float), where)
-        if ppq <= 0:
-            raise ProtocolError("bad_message", f"{where}: field 'ppq' must be positive, got {ppq}")
-        if not 10 <= bpm <= 400:
-            raise ProtocolError("bad_message", f"{where}: field 'bpm' must be between 10 and 400, got {bpm}")
-        ts = desc.get("time_signature", [4, 4])
-        if not (isinstance(ts, list) and len(ts) == 2 and all(isinstance(v, int) and v > 0 for v in ts)):
-            raise ProtocolError("bad_message", f"{where}: field 'time_signature' must be [numerator, denominator], got {ts!r}")
-        raw = _need(desc, "notes", list, where)
+    def from_desc(cls, desc: dict[str, Any], where: str) -> NotesData:
+        f = Fields(desc, where)
+        ppq = f.integer("ppq", lo=1, hi=1 << 16)
+        bpm = f.number("bpm", lo=10, hi=400)
+        ts = f.items("time_signature", [4, 4])
+        if not (len(ts) == 2 and all(type(v) is int and 0 < v <= 64 for v in ts)):
+            f.fail("time_signature", "[numerator, denominator] (integers 1-64)", ts)
         notes = []
-        for i, item in enumerate(raw):
-            if not (isinstance(item, list) and len(item) == 5 and all(isinstance(v, int) for v in item)):
-                raise ProtocolError("bad_message",
-                                    f"{where}: notes[{i}] must be [start, duration, pitch, velocity, channel] integers, got {item!r}")
+        for i, item in enumerate(f.items("notes")):
+            if not (isinstance(item, list) and len(item) == 5 and all(type(v) is int for v in item)):
+                raise ProtocolError("bad_message", f"{where}: notes[{i}] must be [start, duration, pitch, velocity, channel] "
+                                                   f"integers, got {show(item)}")
             start, dur, pitch, vel, ch = item
-            if start < 0 or dur <= 0 or not 0 <= pitch <= 127 or not 0 <= vel <= 127 or not 0 <= ch <= 15:
+            if not (0 <= start < 1 << 40 and 0 < dur < 1 << 40 and 0 <= pitch <= 127 and 0 <= vel <= 127 and 0 <= ch <= 15):
                 raise ProtocolError("bad_message", f"{where}: notes[{i}] out of range "
-                                                   f"(start>=0, duration>0, pitch/velocity 0-127, channel 0-15): {item!r}")
+                                                   f"(start>=0, duration>0, pitch/velocity 0-127, channel 0-15): {show(item)}")
             notes.append(Note(start, dur, pitch, vel, ch))
         key = desc.get("key")
-        return cls(notes=tuple(notes), ppq=ppq, bpm=float(bpm), time_signature=tuple(ts),
+        return cls(notes=tuple(notes), ppq=ppq, bpm=bpm, time_signature=(ts[0], ts[1]),
                    key=key if isinstance(key, str) else None)
 
 
@@ -190,22 +163,23 @@ class BlobData:
     media_type: str
     data: Any = field(repr=False)
 
-    kind = "blob"
+    kind: ClassVar[str] = "blob"
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {"kind": "blob", "media_type": self.media_type, "size": len(memoryview(self.data).cast("B"))}
 
-    def frames(self) -> list:
+    def frames(self) -> list[Any]:
         return [self.data]
 
     def to_bytes(self) -> bytes:
         return bytes(self.data)
 
     @classmethod
-    def from_frame(cls, desc: dict, frame, where: str) -> BlobData:
-        media_type = _need(desc, "media_type", str, where)
+    def from_frame(cls, desc: dict[str, Any], frame: Any, where: str) -> BlobData:
+        f = Fields(desc, where)
+        media_type = f.name("media_type")
         size = len(memoryview(frame).cast("B"))
-        if "size" in desc and desc["size"] != size:
+        if "size" in desc and f.integer("size", lo=0) != size:
             raise ProtocolError("frame_size", f"{where}: frame has {size} bytes but its header says {desc['size']}")
         return cls(media_type=media_type, data=frame)
 
@@ -213,9 +187,10 @@ class BlobData:
 Payload = ImageData | NotesData | BlobData
 
 
-def encode_payloads(payloads: dict) -> tuple[dict, list]:
+def encode_payloads(payloads: dict[str, Payload]) -> tuple[dict[str, Any], list[Any]]:
     """Describe named payloads for a JSON header and collect their frames in order."""
-    described, frames = {}, []
+    described: dict[str, Any] = {}
+    frames: list[Any] = []
     for name, payload in payloads.items():
         desc = payload.describe()
         extra = payload.frames()
@@ -226,29 +201,33 @@ def encode_payloads(payloads: dict) -> tuple[dict, list]:
     return described, frames
 
 
-def decode_payloads(described: Any, frames: list, where: str) -> dict:
-    """Rebuild named payloads from header descriptions and binary frames; every frame must be used."""
+def decode_payloads(described: Any, frames: list[Any], where: str) -> dict[str, Payload]:
+    """Rebuild named payloads from header descriptions and binary frames; every frame is used exactly once."""
     if not isinstance(described, dict):
-        raise ProtocolError("bad_message", f"{where}: field 'payloads' must be an object, got {described!r}")
-    result, used = {}, set()
+        raise ProtocolError("bad_message", f"{where}: field 'payloads' must be an object, got {show(described)}")
+    result: dict[str, Payload] = {}
+    used: set[int] = set()
     for name, desc in described.items():
-        at = f"{where} payload '{name}'"
+        at = f"{where} payload {show(name)}"
         if not isinstance(desc, dict):
-            raise ProtocolError("bad_message", f"{at}: must be an object")
+            raise ProtocolError("bad_message", f"{at}: must be an object, got {show(desc)}")
         kind = desc.get("kind")
         if kind == "notes":
             result[name] = NotesData.from_desc(desc, at)
             continue
+        if kind not in ("image", "blob"):
+            raise ProtocolError("bad_message", f"{at}: field 'kind' must be image, notes or blob, got {show(kind)}")
         index = desc.get("frame")
-        if not isinstance(index, int) or not 0 <= index < len(frames):
-            raise ProtocolError("frame_count", f"{at}: refers to frame {index!r} but the message carries {len(frames)} binary frame(s)")
+        if type(index) is not int or not 0 <= index < len(frames):
+            raise ProtocolError("frame_count", f"{at}: refers to frame {show(index)} but the message carries "
+                                               f"{len(frames)} binary frame(s)")
+        if index in used:
+            raise ProtocolError("frame_count", f"{at}: frame {index} is already used by another payload")
         used.add(index)
         if kind == "image":
             result[name] = ImageData.from_frame(desc, frames[index], at)
-        elif kind == "blob":
-            result[name] = BlobData.from_frame(desc, frames[index], at)
         else:
-            raise ProtocolError("bad_message", f"{at}: field 'kind' must be image, notes or blob, got {kind!r}")
+            result[name] = BlobData.from_frame(desc, frames[index], at)
     if len(used) != len(frames):
         raise ProtocolError("frame_count", f"{where}: message carries {len(frames)} binary frame(s) but the header uses {len(used)}")
     return result

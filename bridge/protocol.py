@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .payloads import ProtocolError, decode_payloads, encode_payloads
+from .fields import Fields, ProtocolError, loads, show
+from .payloads import Payload, decode_payloads, encode_payloads
 
 PROTOCOL_VERSION = 1
 TAG = b"muselink/%d" % PROTOCOL_VERSION
@@ -26,35 +27,18 @@ class Message:
     command: ClassVar[str] = ""
     has_payloads: ClassVar[bool] = False
 
-    def header(self) -> dict:
+    def header(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "payloads"}
 
+    def payload_map(self) -> dict[str, Payload]:
+        """The message's payloads (empty for messages that carry none)."""
+        payloads: dict[str, Payload] = getattr(self, "payloads", {})
+        return payloads
+
     @classmethod
-    def from_header(cls, header: dict, payloads: dict) -> Message:
+    def from_header(cls, h: Fields, payloads: dict[str, Payload]) -> Message:
+        """Build the message from its header fields; every read goes through ``h`` (total)."""
         raise NotImplementedError
-
-
-def _str(h: dict, key: str, cmd: str, optional: bool = False) -> Any:
-    value = h.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value:
-        raise ProtocolError("bad_message", f"{cmd}: field '{key}' must be a non-empty string, got {value!r}")
-    return value
-
-
-def _obj(h: dict, key: str, cmd: str) -> dict:
-    value = h.get(key, {})
-    if not isinstance(value, dict):
-        raise ProtocolError("bad_message", f"{cmd}: field '{key}' must be an object, got {value!r}")
-    return value
-
-
-def _num(h: dict, key: str, cmd: str, default: float | None = None) -> float:
-    value = h.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ProtocolError("bad_message", f"{cmd}: field '{key}' must be a number, got {value!r}")
-    return value
 
 
 # ---- client → daemon -------------------------------------------------------------------------
@@ -68,8 +52,8 @@ class Hello(Message):
     command: ClassVar[str] = "hello"
 
     @classmethod
-    def from_header(cls, h, payloads):
-        return cls(client=_str(h, "client", "hello"), protocol=int(_num(h, "protocol", "hello")))
+    def from_header(cls, h: Fields, payloads: dict[str, Payload]) -> Message:
+        return cls(client=h.name("client"), protocol=h.integer("protocol", lo=0, hi=1 << 16))
 
 
 @dataclass(frozen=True)
@@ -77,7 +61,7 @@ class StatusRequest(Message):
     command: ClassVar[str] = "status"
 
     @classmethod
-    def from_header(cls, h, payloads):
+    def from_header(cls, h: Fields, payloads: dict[str, Payload]) -> Message:
         return cls()
 
 
@@ -91,17 +75,16 @@ class Submit(Message):
 
     job: str
     capability: str
-    params: dict = field(default_factory=dict)
-    payloads: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    payloads: dict[str, Payload] = field(default_factory=dict)
     session: str | None = None
     command: ClassVar[str] = "submit"
     has_payloads: ClassVar[bool] = True
 
     @classmethod
-    def from_header(cls, h, payloads):
-        return cls(job=_str(h, "job", "submit"), capability=_str(h, "capability", "submit"),
-                   params=_obj(h, "params", "submit"), payloads=payloads,
-                   session=_str(h, "session", "submit", optional=True))
+    def from_header(cls, h: Fields, payloads: dict[str, Payload]) -> Message:
+        return cls(job=h.name("job"), capability=h.name("capability"), params=h.mapping("params"), payloads=payloads,
+                   session=h.optional_name("session"))
 
 
 @dataclass(frozen=True)
@@ -112,8 +95,8 @@ class Cancel(Message):
     command: ClassVar[str] = "cancel"
 
     @classmethod
-    def from_header(cls, h, payloads):
-        return cls(job=_str(h, "job", "cancel"))
+    def from_header(cls, h: Fields, payloads: dict[str, Payload]) -> Message:
+        return cls(job=h.name("job"))
 
 
 @dataclass(frozen=True)
@@ -122,8 +105,8 @@ class Ping(Message):
     command: ClassVar[str] = "ping"
 
     @classmethod
-    def from_header(cls, h, payloads):
-        return cls(nonce=int(_num(h, "nonce", "ping", 0)))
+    def from_header(cls, h: Fields, payloads: dict[str, Payload]) -> Message:
+        return cls(nonce=h.integer("nonce", 0))
 
 
 # ---- daemon → client -------------------------------------------------------------------------
@@ -134,17 +117,17 @@ class Status(Message):
 
     protocol: int
     daemon_version: str
-    capabilities: list = field(default_factory=list)
-    lanes: dict = field(default_factory=dict)
-    plugins: dict = field(default_factory=dict)
+    capabilities: list[Any] = field(default_factory=list)
+    lanes: dict[str, Any] = field(default_factory=dict)
+    plugins: dict[str, Any] = field(default_factory=dict)
     max_message_bytes: int = 0
     command: ClassVar[str] = "status"
 
     @classmethod
-    def from_header(cls, h, payloads):
-        return cls(protocol=int(_num(h, "protocol", "status")), daemon_version=_str(h, "daemon_version", "status"),
-                   capabilities=list(h.get("capabilities", [])), lanes=_obj(h, "lanes", "status"),
-                   plugins=_obj(h, "plugins", "status"), max_message_bytes=int(h.get("max_message_bytes", 0)))
+    def from_header(cls, h: Fields, payloads: dict[str, Payload]) -> Message:
+        return cls(protocol=h.integer("protocol", lo=0, hi=1 << 16), daemon_version=h.name("daemon_version"),
+                   capabilities=h.items("capabilities"), lanes=h.mapping("lanes"), plugins=h.mapping("plugins"),
+                   max_message_bytes=h.integer("max_message_bytes", 0, lo=0))
 
 
 @dataclass(frozen=True)
@@ -155,9 +138,8 @@ class Accepted(Message):
     command: ClassVar[str] = "accepted"
 
     @classmethod
-    def from_header(cls, h, payloads):
-        return cls(job=_str(h, "job", "accepted"), lane=_str(h, "lane", "accepted"),
-                   position=int(_num(h, "position", "accepted", 0)))
+    def from_header(cls, h: Fields, payloads: dict[str, Payload]) -> Message:
+        return cls(job=h.name("job"), lane=h.name("lane"), position=h.integer("position", 0, lo=0))
 
 
 @dataclass(frozen=True)
@@ -169,18 +151,17 @@ class Progress(Message):
     message: str = ""
     step: int = 0
     total: int = 0
-    payloads: dict = field(default_factory=dict)
+    payloads: dict[str, Payload] = field(default_factory=dict)
     command: ClassVar[str] = "progress"
     has_payloads: ClassVar[bool] = True
 
     @classmethod
-    def from_header(cls, h, payloads):
-        return cls(job=_str(h, "job", "progress"), fraction=float(_num(h, "fraction", "progress")),
-                   message=str(h.get("message", "")), step=int(h.get("step", 0)), total=int(h.get("total", 0)),
-                   payloads=payloads)
+    def from_header(cls, h: Fields, payloads: dict[str, Payload]) -> Message:
+        return cls(job=h.name("job"), fraction=h.number("fraction", lo=0.0, hi=1.0), message=h.text("message", ""),
+                   step=h.integer("step", 0, lo=0), total=h.integer("total", 0, lo=0), payloads=payloads)
 
     @property
-    def preview(self):
+    def preview(self) -> Payload | None:
         return self.payloads.get("preview")
 
 
@@ -189,14 +170,14 @@ class Result(Message):
     """Terminal reply: named output payloads and metadata (provenance, metrics)."""
 
     job: str
-    payloads: dict = field(default_factory=dict)
-    meta: dict = field(default_factory=dict)
+    payloads: dict[str, Payload] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
     command: ClassVar[str] = "result"
     has_payloads: ClassVar[bool] = True
 
     @classmethod
-    def from_header(cls, h, payloads):
-        return cls(job=_str(h, "job", "result"), payloads=payloads, meta=_obj(h, "meta", "result"))
+    def from_header(cls, h: Fields, payloads: dict[str, Payload]) -> Message:
+        return cls(job=h.name("job"), payloads=payloads, meta=h.mapping("meta"))
 
 
 @dataclass(frozen=True)
@@ -208,8 +189,8 @@ class Cancelled(Message):
     command: ClassVar[str] = "cancelled"
 
     @classmethod
-    def from_header(cls, h, payloads):
-        return cls(job=_str(h, "job", "cancelled"), reason=str(h.get("reason", "")))
+    def from_header(cls, h: Fields, payloads: dict[str, Payload]) -> Message:
+        return cls(job=h.name("job"), reason=h.text("reason", ""))
 
 
 @dataclass(frozen=True)
@@ -223,10 +204,9 @@ class Error(Message):
     command: ClassVar[str] = "error"
 
     @classmethod
-    def from_header(cls, h, payloads):
-        return cls(code=_str(h, "code", "error"), message=str(h.get("message", "")),
-                   job=h.get("job") if isinstance(h.get("job"), str) else None,
-                   traceback=h.get("traceback") if isinstance(h.get("traceback"), str) else None)
+    def from_header(cls, h: Fields, payloads: dict[str, Payload]) -> Message:
+        return cls(code=h.name("code"), message=h.text("message", ""), job=h.optional_name("job"),
+                   traceback=h.optional_text("traceback"))
 
 
 @dataclass(frozen=True)
@@ -235,60 +215,63 @@ class Pong(Message):
     command: ClassVar[str] = "pong"
 
     @classmethod
-    def from_header(cls, h, payloads):
-        return cls(nonce=int(_num(h, "nonce", "pong", 0)))
+    def from_header(cls, h: Fields, payloads: dict[str, Payload]) -> Message:
+        return cls(nonce=h.integer("nonce", 0))
 
 
-CLIENT_MESSAGES = {m.command: m for m in (Hello, StatusRequest, Submit, Cancel, Ping)}
-DAEMON_MESSAGES = {m.command: m for m in (Status, Accepted, Progress, Result, Cancelled, Error, Pong)}
+CLIENT_MESSAGES: dict[str, type[Message]] = {m.command: m for m in (Hello, StatusRequest, Submit, Cancel, Ping)}
+DAEMON_MESSAGES: dict[str, type[Message]] = {m.command: m for m in (Status, Accepted, Progress, Result, Cancelled, Error, Pong)}
 TERMINAL = (Result, Cancelled, Error)
 
 
-def encode(message: Message) -> list:
+def encode(message: Message) -> list[Any]:
     """Frames for ``message``: tag, command, JSON header, then raw payload frames (not copied)."""
     header = message.header()
-    frames: list = []
+    frames: list[Any] = []
     if message.has_payloads:
-        header["payloads"], frames = encode_payloads(message.payloads)
-    return [TAG, message.command.encode(), json.dumps(header, separators=(",", ":")).encode(), *frames]
+        header["payloads"], frames = encode_payloads(message.payload_map())
+    return [TAG, message.command.encode(), json.dumps(header, separators=(",", ":"), allow_nan=False).encode(), *frames]
 
 
-def decode(frames: list, registry: dict) -> Message:
-    """Parse frames (bytes or zmq.Frame) into a message from ``registry``; raises ProtocolError."""
+def _bytes(frame: Any) -> bytes:
+    return bytes(frame.bytes if hasattr(frame, "bytes") and not isinstance(frame, (bytes, bytearray)) else frame)
+
+
+def decode(frames: list[Any], registry: dict[str, type[Message]]) -> Message:
+    """Parse frames (bytes or zmq.Frame) into a message from ``registry``.
+
+    Total: any input either decodes or raises :class:`ProtocolError` with a code naming the problem."""
     if len(frames) < 3:
         raise ProtocolError("frame_count", f"a message needs at least 3 frames (tag, command, header), got {len(frames)}")
-    raw = [f.bytes if hasattr(f, "bytes") and not isinstance(f, (bytes, bytearray)) else f for f in frames[:3]]
-    tag, command, header_bytes = (bytes(r) for r in raw)
+    tag, command, header_bytes = (_bytes(f) for f in frames[:3])
     if not tag.startswith(TAG_PREFIX):
         raise ProtocolError("bad_tag", f"first frame must be the protocol tag {TAG.decode()!r}, got {tag[:32]!r}")
     if tag != TAG:
         raise ProtocolError("protocol_version",
-                            f"protocol mismatch: peer speaks {tag.decode(errors='replace')}, this side speaks {TAG.decode()}")
+                            f"protocol mismatch: peer speaks {show(tag.decode(errors='replace'))}, this side speaks {TAG.decode()}")
     name = command.decode(errors="replace")
     cls = registry.get(name)
     if cls is None:
-        raise ProtocolError("unknown_command", f"unknown command {name!r}; expected one of {sorted(registry)}")
-    try:
-        header = json.loads(header_bytes)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError("bad_json", f"{name}: header is not valid JSON ({exc})") from None
+        raise ProtocolError("unknown_command", f"unknown command {show(name)}; expected one of {sorted(registry)}")
+    header = loads(header_bytes, name)
     if not isinstance(header, dict):
         raise ProtocolError("bad_json", f"{name}: header must be a JSON object, got {type(header).__name__}")
     binary = [f.buffer if hasattr(f, "buffer") else f for f in frames[3:]]
+    payloads: dict[str, Payload] = {}
     if cls.has_payloads:
         payloads = decode_payloads(header.get("payloads", {}), binary, name)
     elif binary:
         raise ProtocolError("frame_count", f"{name}: takes no binary frames, got {len(binary)}")
-    else:
-        payloads = {}
-    return cls.from_header(header, payloads)
+    return cls.from_header(Fields(header, name), payloads)
 
 
-def job_of(frames: list) -> str | None:
+def job_of(frames: list[Any]) -> str | None:
     """Best-effort job id from a message that failed to decode, so its error reply can name it."""
-    try:
-        header = json.loads(bytes(frames[2].bytes if hasattr(frames[2], "bytes") else frames[2]))
-        job = header.get("job")
-        return job if isinstance(job, str) else None
-    except Exception:
+    if len(frames) < 3:
         return None
+    try:  # lenient on purpose: the message is already known to be bad, only its job id is wanted
+        header = json.loads(_bytes(frames[2]))
+    except (ValueError, RecursionError):
+        return None
+    job = header.get("job") if isinstance(header, dict) else None
+    return job if isinstance(job, str) and job else None

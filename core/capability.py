@@ -7,11 +7,13 @@ parameter, a step callback reports progress and honours cancel, the output is a 
 """
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable
 
+from muselink.bridge.fields import show
 from muselink.bridge.payloads import ImageData, Payload
 
 PARAM_TYPES = ("int", "float", "str", "bool", "choice", "seed", "text", "weights")
@@ -28,9 +30,9 @@ class Param:
     help: str = ""
     min: float | None = None
     max: float | None = None
-    choices: tuple = ()
+    choices: tuple[Any, ...] = ()
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         data = {"name": self.name, "type": self.type, "default": self.default, "help": self.help}
         if self.min is not None:
             data["min"] = self.min
@@ -48,30 +50,30 @@ class Param:
                 try:
                     value = int(value)
                 except ValueError:
-                    raise ValueError(f"{where} must be an integer, got {value!r}") from None
+                    raise ValueError(f"{where} must be an integer, got {show(value)}") from None
             if isinstance(value, bool) or not isinstance(value, int) and not (isinstance(value, float) and value.is_integer()):
-                raise ValueError(f"{where} must be an integer, got {value!r}")
+                raise ValueError(f"{where} must be an integer, got {show(value)}")
             value = int(value)
         elif self.type == "float":
             if isinstance(value, str):
                 try:
                     value = float(value)
                 except ValueError:
-                    raise ValueError(f"{where} must be a number, got {value!r}") from None
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{where} must be a number, got {value!r}")
+                    raise ValueError(f"{where} must be a number, got {show(value)}") from None
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{where} must be a finite number, got {show(value)}")
             value = float(value)
         elif self.type == "bool":
             if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
                 value = value.lower() in ("1", "true", "yes", "on")
             if not isinstance(value, bool):
-                raise ValueError(f"{where} must be true or false, got {value!r}")
+                raise ValueError(f"{where} must be true or false, got {show(value)}")
         elif self.type in ("str", "text"):
             if not isinstance(value, str):
-                raise ValueError(f"{where} must be a string, got {value!r}")
+                raise ValueError(f"{where} must be a string, got {show(value)}")
         elif self.type == "choice":
-            if value not in self.choices:
-                raise ValueError(f"{where} must be one of {', '.join(map(str, self.choices))}; got {value!r}")
+            if not isinstance(value, (str, int, float)) or value not in self.choices:
+                raise ValueError(f"{where} must be one of {', '.join(map(str, self.choices))}; got {show(value)}")
         elif self.type == "weights":
             value = parse_weights(value, self.choices, where)
         if self.type in ("int", "float", "seed"):
@@ -80,7 +82,7 @@ class Param:
         return value
 
 
-def parse_weights(value: Any, choices: tuple, where: str) -> dict:
+def parse_weights(value: Any, choices: tuple[Any, ...], where: str) -> dict[str, float]:
     """``"mosaic:0.7,candy:0.3"`` or ``{"mosaic": 0.7}`` → ``{"mosaic": 0.7, "candy": 0.3}``."""
     if isinstance(value, str):
         items = {}
@@ -89,15 +91,15 @@ def parse_weights(value: Any, choices: tuple, where: str) -> dict:
             try:
                 items[name.strip()] = float(weight) if weight else 1.0
             except ValueError:
-                raise ValueError(f"{where}: weight for {name!r} must be a number, got {weight!r}") from None
+                raise ValueError(f"{where}: weight for {show(name)} must be a number, got {show(weight)}") from None
         value = items
     if not isinstance(value, dict) or not value:
-        raise ValueError(f"{where} must be 'name:weight,...' with at least one entry, got {value!r}")
+        raise ValueError(f"{where} must be 'name:weight,...' with at least one entry, got {show(value)}")
     for name, weight in value.items():
         if choices and name not in choices:
-            raise ValueError(f"{where}: unknown name {name!r}; choose from {', '.join(choices)}")
-        if not isinstance(weight, (int, float)) or weight < 0:
-            raise ValueError(f"{where}: weight for {name!r} must be a non-negative number, got {weight!r}")
+            raise ValueError(f"{where}: unknown name {show(name)}; choose from {', '.join(choices)}")
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < math.inf:
+            raise ValueError(f"{where}: weight for {show(name)} must be a non-negative finite number, got {show(weight)}")
     if sum(value.values()) <= 0:
         raise ValueError(f"{where}: weights must not all be zero")
     return {k: float(v) for k, v in value.items()}
@@ -112,7 +114,7 @@ class InputSpec:
     required: bool = True
     help: str = ""
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "required": self.required, "help": self.help}
 
 
@@ -150,7 +152,7 @@ class JobOutput:
     """What ``run`` returns: named payloads and JSON-able metadata (provenance, metrics)."""
 
     payloads: dict[str, Payload]
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -159,25 +161,33 @@ class Capability:
 
     name: str
     summary: str
-    run: Callable[[dict, dict, JobContext], JobOutput]
+    run: Callable[[dict[str, Payload], dict[str, Any], JobContext], JobOutput]
     params: tuple[Param, ...] = ()
     inputs: tuple[InputSpec, ...] = ()
     outputs: tuple[str, ...] = ("image",)
     lane: str = "interactive"
     available: Callable[[], str | None] = lambda: None  # returns a reason when not usable
 
-    def to_json(self) -> dict:
-        reason = self.available()
+    def unavailable_reason(self) -> str | None:
+        """Why the capability cannot run now (None when it can); a failing check is a reason, not a crash."""
+        try:
+            reason = self.available()
+        except Exception as exc:  # plugin code: report, never raise into the daemon
+            return f"its availability check failed: {type(exc).__name__}: {exc}"
+        return None if reason is None else str(reason)
+
+    def to_json(self) -> dict[str, Any]:
+        reason = self.unavailable_reason()
         return {"name": self.name, "summary": self.summary, "lane": self.lane,
                 "params": [p.to_json() for p in self.params], "inputs": [i.to_json() for i in self.inputs],
                 "outputs": list(self.outputs), "available": reason is None, "unavailable_reason": reason}
 
-    def validate(self, params: dict, payloads: dict) -> dict:
+    def validate(self, params: dict[str, Any], payloads: dict[str, Payload]) -> dict[str, Any]:
         """Fill defaults and coerce ``params``; check required inputs. Raises ValueError naming the problem."""
         known = {p.name: p for p in self.params}
         unknown = sorted(set(params) - set(known))
         if unknown:
-            raise ValueError(f"unknown parameter '{unknown[0]}' for {self.name}; known: {', '.join(known) or 'none'}")
+            raise ValueError(f"unknown parameter {show(unknown[0])} for {self.name}; known: {', '.join(known) or 'none'}")
         clean = {}
         for p in self.params:
             value = params.get(p.name, p.default)
@@ -188,7 +198,7 @@ class Capability:
                 raise ValueError(f"{self.name} needs input '{spec.name}' ({spec.kind})")
         extra = sorted(set(payloads) - set(specs))
         if extra:
-            raise ValueError(f"unknown input '{extra[0]}' for {self.name}; known: {', '.join(specs) or 'none'}")
+            raise ValueError(f"unknown input {show(extra[0])} for {self.name}; known: {', '.join(specs) or 'none'}")
         for name, payload in payloads.items():
             want = specs[name].kind
             have = payload.kind

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import DEFAULT_MAX_MESSAGE_BYTES, DaemonConfig, default_endpoint, parse_size
+from .config import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_QUEUED, DaemonConfig, default_endpoint, parse_size
 
 HOSTS = {"krita": "muselink.host_addons.krita.installer", "blender": "muselink.host_addons.blender.installer"}
 
@@ -31,7 +31,8 @@ def cmd_serve(args) -> int:
                           model_memory_bytes=parse_size(args.model_memory) if args.model_memory else 0,
                           max_message_bytes=parse_size(args.max_message_size),
                           lanes={k: int(v) for k, v in lanes.items()},
-                          curve_secret_key=args.curve_secret, curve_clients_dir=args.curve_clients)
+                          curve_secret_key=args.curve_secret, curve_clients_dir=args.curve_clients,
+                          max_queued_per_client=args.max_queued)
     from .endpoints import EndpointError
 
     try:
@@ -178,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-memory", default="", help="model cache budget, e.g. 8G (default: half of RAM)")
     p.add_argument("--max-message-size", default=str(DEFAULT_MAX_MESSAGE_BYTES), help="refuse bigger messages, e.g. 512M")
     p.add_argument("--lanes", default="", help="lane=workers,... (default interactive=2,heavy=1)")
+    p.add_argument("--max-queued", type=int, default=DEFAULT_MAX_QUEUED,
+                   help=f"queued jobs allowed per client before 'queue_full' (default {DEFAULT_MAX_QUEUED})")
     p.add_argument("--curve-secret", default=None, help="CurveZMQ secret key file; required to bind a non-loopback address")
     p.add_argument("--curve-clients", default=None, help="folder of authorised client public keys (CurveZMQ)")
     p.set_defaults(func=cmd_serve)

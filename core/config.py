@@ -7,6 +7,7 @@ from pathlib import Path
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5757"
 DEFAULT_MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_QUEUED = 100
 
 
 def config_dir() -> Path:
@@ -35,10 +36,11 @@ class DaemonConfig:
     device: str = "auto"
     model_memory_bytes: int = 0  # 0 = automatic (half of RAM)
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    lanes: dict = field(default_factory=lambda: {"interactive": 2, "heavy": 1})
+    lanes: dict[str, int] = field(default_factory=lambda: {"interactive": 2, "heavy": 1})
     config_dir: Path = field(default_factory=config_dir)
     curve_secret_key: str | None = None  # path to a CurveZMQ secret key file
     curve_clients_dir: str | None = None  # folder of authorised client public keys
+    max_queued_per_client: int = DEFAULT_MAX_QUEUED  # queued (not yet running) jobs per client, all lanes
 
 
 def parse_size(text: str) -> int:

@@ -7,6 +7,7 @@ while the main loop keeps answering ``ping``/``status``/``cancel`` at once.
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import threading
 import time
@@ -15,6 +16,7 @@ import traceback
 import zmq
 
 from muselink.bridge import protocol as P
+from muselink.bridge.fields import show
 from muselink.bridge.payloads import ProtocolError
 
 from . import __version__
@@ -23,6 +25,7 @@ from .config import DaemonConfig
 from .endpoints import check_bind
 from .lanes import Job, Lane
 from .models import ModelCache
+from .peers import PeerWatch
 from .registry import Registry
 
 log = logging.getLogger("muselink.daemon")
@@ -54,6 +57,22 @@ class Outbox:
             for sock in self._sockets:
                 sock.close(linger=0)
             self._sockets.clear()
+
+
+def jsonable(value: object, depth: int = 0) -> object:
+    """``value`` made safe for the JSON wire: non-finite floats become None, unknown objects their str."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    if depth > 16:
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v, depth + 1) for v in value]
+    item = getattr(value, "item", None)  # numpy / torch scalars
+    return jsonable(item(), depth + 1) if callable(item) else str(value)
 
 
 def resolve_device(requested: str) -> str:
@@ -92,6 +111,7 @@ class Daemon:
         self.router = self.context.socket(zmq.ROUTER)
         self.router.linger = 500
         self.router.router_mandatory = False
+        self.peers = PeerWatch(self.router)
         if self.config.max_message_bytes:
             self.router.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes)
         if curve:
@@ -139,13 +159,22 @@ class Daemon:
         poller = zmq.Poller()
         poller.register(self.router, zmq.POLLIN)
         poller.register(self.inbox, zmq.POLLIN)
+        poller.register(self.peers.monitor, zmq.POLLIN)
         try:
             while not self._stop.is_set():
-                events = dict(poller.poll(200))
-                if self.inbox in events:
-                    self._flush_outbox()
-                if self.router in events:
-                    self._drain_router()
+                try:
+                    events = dict(poller.poll(200))
+                    if self.inbox in events:
+                        self._flush_outbox()
+                    if self.router in events:
+                        self._drain_router()
+                    if self.peers.monitor in events:
+                        self._forget_gone_peers()
+                except zmq.ContextTerminated:
+                    raise
+                except Exception:  # last resort: log and keep serving every other client
+                    log.exception("internal error in the daemon's main loop; serving on")
+                    time.sleep(0.05)
         finally:
             self._shutdown()
         return 0
@@ -167,17 +196,42 @@ class Daemon:
                 frames = self.router.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            self._handle(frames[0].bytes, frames[1:])
+            identity = frames[0].bytes
+            self._forget_gone_peers()  # before this message: its connection may reuse a closed one's fd
+            self.peers.seen(identity, frames[-1])
+            try:
+                self._handle(identity, frames[1:])
+            except Exception as exc:  # last resort: a bug in handling one message never stops the daemon
+                log.exception("internal error while handling a message from %s", identity.hex())
+                self.reply(identity, P.Error(code="internal", job=P.job_of(frames[1:]),
+                                             message=f"the daemon failed to handle this message ({type(exc).__name__}); "
+                                                     "it keeps serving — please report this with the daemon's log"))
 
     def reply(self, identity: bytes, message: P.Message) -> None:
-        self.router.send_multipart([identity, *P.encode(message)], copy=False)
+        try:
+            frames = P.encode(message)
+        except (TypeError, ValueError) as exc:  # e.g. a plugin's metadata that JSON cannot carry
+            log.exception("cannot encode %s for %s", message.command, identity.hex())
+            frames = P.encode(P.Error(code="internal", job=getattr(message, "job", None),
+                                      message=f"the daemon could not encode its {message.command} reply: {exc}"))
+        self.router.send_multipart([identity, *frames], copy=False)
+
+    def _forget_gone_peers(self) -> None:
+        """Cancel every job of clients whose connection closed: queued ones at once, running ones at
+        their next step, so a dead client's work frees its lane."""
+        for identity in self.peers.gone():
+            gone = [job for job in self.jobs.values() if job.identity == identity]
+            if gone:
+                log.info("client %s disconnected; cancelling its %d job(s)", identity.hex(), len(gone))
+            for job in gone:
+                self._cancel_job(job, "client disconnected")
 
     def _handle(self, identity: bytes, frames: list) -> None:
         try:
             msg = P.decode(frames, P.CLIENT_MESSAGES)
         except ProtocolError as exc:
-            log.warning("bad message from %s: %s", identity.hex(), exc.message)
-            self.reply(identity, P.Error(code=exc.code, message=exc.message, job=P.job_of(frames) if len(frames) >= 3 else None))
+            log.debug("bad message from %s: %s", identity.hex(), exc.message)
+            self.reply(identity, P.Error(code=exc.code, message=exc.message, job=P.job_of(frames)))
             return
         if isinstance(msg, P.Hello):
             if msg.protocol != P.PROTOCOL_VERSION:
@@ -206,14 +260,19 @@ class Daemon:
             cap = self.registry.get(msg.capability)
         except KeyError as exc:
             return refuse("unknown_capability", exc.args[0])
-        reason = cap.available()
+        reason = cap.unavailable_reason()
         if reason:
             return refuse("unavailable", f"{cap.name} is not available: {reason}")
         try:
             params = cap.validate(msg.params, msg.payloads)
         except ValueError as exc:
             return refuse("bad_parameter", str(exc))
-        lane = self.lanes.get(cap.lane) or next(iter(self.lanes.values()))
+        lane = self.lane_of(cap)
+        queued = sum(lane.queued_for(identity) for lane in self.lanes.values())
+        if queued >= self.config.max_queued_per_client and not lane.has_session(identity, msg.session):
+            return refuse("queue_full", f"this client already has {queued} queued jobs, the limit "
+                                        f"(muselink serve --max-queued {self.config.max_queued_per_client}); "
+                                        "wait for some to finish or cancel them")
         ctx = JobContext(job_id=msg.job, models=self.models, device=self.device)
         job = Job(identity=identity, job_id=msg.job, capability=cap, params=params, payloads=msg.payloads,
                   ctx=ctx, session=msg.session)
@@ -224,15 +283,20 @@ class Daemon:
             self._end(old, P.Cancelled(job=old.job_id, reason=f"superseded by newer request {msg.job!r}"), direct=True)
         log.debug("job %s %s queued in %s at %d", msg.job, cap.name, lane.name, position)
 
+    def lane_of(self, cap) -> Lane:
+        return self.lanes.get(cap.lane) or next(iter(self.lanes.values()))
+
     def _cancel(self, identity: bytes, job_id: str) -> None:
         job = self.jobs.get((identity, job_id))
         if job is None:
-            self.reply(identity, P.Error(code="unknown_job", message=f"no active job {job_id!r} for this client", job=job_id))
+            self.reply(identity, P.Error(code="unknown_job", message=f"no active job {show(job_id)} for this client", job=job_id))
             return
-        job.cancel("cancelled by client")
-        lane = self.lanes.get(job.capability.lane) or next(iter(self.lanes.values()))
-        if lane.remove(job):
-            self._end(job, P.Cancelled(job=job_id, reason="cancelled by client before it started"), direct=True)
+        self._cancel_job(job, "cancelled by client")
+
+    def _cancel_job(self, job: Job, reason: str) -> None:
+        job.cancel(reason)
+        if self.lane_of(job.capability).remove(job):
+            self._end(job, P.Cancelled(job=job.job_id, reason=f"{reason} before it started"), direct=True)
         # a running job notices the flag at its next step and ends as ``cancelled``
 
     def _end(self, job: Job, message: P.Message, direct: bool = False) -> None:
@@ -260,8 +324,8 @@ class Daemon:
             output = cap.run(job.payloads, job.params, ctx)
             if ctx.cancelled:
                 raise JobCancelled()
-            meta = {"capability": cap.name, "params": job.params, "seconds": round(time.perf_counter() - started, 4),
-                    "muselink_version": __version__, **output.meta}
+            meta = jsonable({"capability": cap.name, "params": job.params, "seconds": round(time.perf_counter() - started, 4),
+                             "muselink_version": __version__, **output.meta})
             self._end(job, P.Result(job=job.job_id, payloads=output.payloads, meta=meta))
         except JobCancelled:
             self._end(job, P.Cancelled(job=job.job_id, reason=job.cancel_reason))
@@ -298,6 +362,7 @@ class Daemon:
         except Exception:
             log.exception("a plugin failed during shutdown")
         self.outbox.close()
+        self.peers.close()
         self.inbox.close(linger=0)
         self.router.close(linger=500)
         if self._auth is not None:

@@ -42,7 +42,7 @@ def muselink_configure(config: DaemonConfig) -> None:
 
 
 @hookspec
-def muselink_add_commands(subparsers: argparse._SubParsersAction) -> None:
+def muselink_add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add sub-commands to the ``muselink`` CLI (e.g. ``muselink models``, ``muselink train``).
 
     ``subparsers`` is argparse's sub-parser collection; set ``func=callable(args) -> int`` as the

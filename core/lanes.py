@@ -76,6 +76,17 @@ class Lane:
             self._cond.notify()
             return position, superseded
 
+    def queued_for(self, identity: bytes) -> int:
+        with self._cond:
+            return len(self._queues.get(identity, ()))
+
+    def has_session(self, identity: bytes, session: str | None) -> bool:
+        """True when ``identity`` has a queued job of ``session`` (a new one would supersede it)."""
+        if session is None:
+            return False
+        with self._cond:
+            return any(j.session == session for j in self._queues.get(identity, ()))
+
     def remove(self, job: Job) -> bool:
         """Take a still-queued job out of the queue; False if a worker already took it."""
         with self._cond:
