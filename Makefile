@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	# CPU build of torch first, so nothing pulls a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[music,diffusion,vgg,test]"
+	$(BIN)/pip install -q -e ".[music,diffusion,vgg,test,ray]"
 	# only for the real CLIP BPE vocabulary used by the tiny test pipelines; its deps would pull torchvision
 	$(BIN)/pip install -q --no-deps open-clip-torch
 	touch $@

@@ -121,13 +121,14 @@ class Status(Message):
     lanes: dict[str, Any] = field(default_factory=dict)
     plugins: dict[str, Any] = field(default_factory=dict)
     max_message_bytes: int = 0
+    workers: list[Any] = field(default_factory=list)  # one entry per worker: name, lane, pid, state, restarts, models, RSS
     command: ClassVar[str] = "status"
 
     @classmethod
     def from_header(cls, h: Fields, payloads: dict[str, Payload]) -> Message:
         return cls(protocol=h.integer("protocol", lo=0, hi=1 << 16), daemon_version=h.name("daemon_version"),
                    capabilities=h.items("capabilities"), lanes=h.mapping("lanes"), plugins=h.mapping("plugins"),
-                   max_message_bytes=h.integer("max_message_bytes", 0, lo=0))
+                   max_message_bytes=h.integer("max_message_bytes", 0, lo=0), workers=h.items("workers"))
 
 
 @dataclass(frozen=True)

@@ -122,15 +122,26 @@ class JobCancelled(Exception):
     """Raised inside a capability (by ``JobContext.check_cancelled``) to stop at the current step."""
 
 
-@dataclass
 class JobContext:
-    """What a running capability may use: progress, cancel flag, model cache, device, logger."""
+    """What a running capability may use: progress, cancel flag, model cache, device.
 
-    job_id: str
-    models: Any = None  # core.models.ModelCache
-    device: str = "cpu"
-    cancel_event: threading.Event = field(default_factory=threading.Event)
-    report: Callable[[float, str, int, int, ImageData | None], None] = lambda *a: None
+    ``device`` may be given as a string or as a zero-argument function; a function is called once,
+    on first use, so a worker whose capabilities never ask for a device never imports torch."""
+
+    def __init__(self, job_id: str, models: Any = None, device: str | Callable[[], str] = "cpu",
+                 cancel_event: threading.Event | None = None,
+                 report: Callable[[float, str, int, int, ImageData | None], None] | None = None):
+        self.job_id = job_id
+        self.models = models  # core.models.ModelCache
+        self._device = device
+        self.cancel_event = cancel_event or threading.Event()
+        self.report: Callable[[float, str, int, int, ImageData | None], None] = report or (lambda *a: None)
+
+    @property
+    def device(self) -> str:
+        if callable(self._device):
+            self._device = self._device()
+        return self._device
 
     @property
     def cancelled(self) -> bool:

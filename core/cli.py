@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .config import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_QUEUED, DaemonConfig, default_endpoint, parse_size
+from .config import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_QUEUED, DaemonConfig, default_endpoint, parse_lanes, parse_size
 
 HOSTS = {"krita": "muselink.host_addons.krita.installer", "blender": "muselink.host_addons.blender.installer"}
 
@@ -26,13 +26,17 @@ def _setup_logging(level: str) -> None:
 def cmd_serve(args) -> int:
     from .daemon import Daemon
 
-    lanes = dict(item.split("=") for item in args.lanes.split(",")) if args.lanes else {"interactive": 2, "heavy": 1}
-    config = DaemonConfig(endpoint=args.endpoint, device=args.device,
-                          model_memory_bytes=parse_size(args.model_memory) if args.model_memory else 0,
-                          max_message_bytes=parse_size(args.max_message_size),
-                          lanes={k: int(v) for k, v in lanes.items()},
+    try:
+        lanes = parse_lanes(args.lanes or "")
+        sizes = {name: parse_size(text) if text else 0 for name, text in
+                 (("model", args.model_memory), ("worker", args.worker_memory), ("message", args.max_message_size))}
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    config = DaemonConfig(endpoint=args.endpoint, device=args.device, model_memory_bytes=sizes["model"],
+                          max_message_bytes=sizes["message"], lanes=lanes,
                           curve_secret_key=args.curve_secret, curve_clients_dir=args.curve_clients,
-                          max_queued_per_client=args.max_queued)
+                          max_queued_per_client=args.max_queued, executor=args.executor, ray_address=args.ray_address,
+                          worker_memory_bytes=sizes["worker"], cancel_grace_s=args.cancel_grace)
     from .endpoints import EndpointError
 
     try:
@@ -61,6 +65,10 @@ def cmd_status(args) -> int:
           f"device {status.plugins.get('device')})")
     for name, lane in status.lanes.items():
         print(f"  lane {name:12s} workers {lane['workers']}  running {lane['running']}  queued {lane['queued']}")
+    for w in status.workers:
+        models = ", ".join(w.get("models") or []) or "no models loaded"
+        print(f"  worker {w['name']:14s} pid {w['pid'] or '-':>7}  {w['state']:8s} restarts {w['restarts']}  "
+              f"RSS {w.get('rss_bytes', 0) / 2**20:.0f} MiB  {models}")
     for name, state in status.plugins.get("loaded", {}).items():
         print(f"  plugin {name}: {state}")
     print(f"  {len(status.capabilities)} capabilities (muselink capabilities)")
@@ -176,9 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the daemon")
     p.add_argument("--endpoint", default=default_endpoint(), help="tcp://127.0.0.1:5757 (default) or ipc://PATH")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
-    p.add_argument("--model-memory", default="", help="model cache budget, e.g. 8G (default: half of RAM)")
+    p.add_argument("--model-memory", default="", help="model cache budget per worker, e.g. 8G (default: half of RAM)")
     p.add_argument("--max-message-size", default=str(DEFAULT_MAX_MESSAGE_BYTES), help="refuse bigger messages, e.g. 512M")
-    p.add_argument("--lanes", default="", help="lane=workers,... (default interactive=2,heavy=1)")
+    p.add_argument("--lanes", default="", help="workers per lane, e.g. heavy=4 (default one worker per lane: "
+                                                 "interactive, image, heavy, text)")
+    p.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="local worker processes (default), or Ray actors (pip install 'muselink[ray]')")
+    p.add_argument("--ray-address", default=None, help="with --executor ray: auto or HOST:PORT of a Ray cluster "
+                                                       "(default: start a local Ray)")
+    p.add_argument("--worker-memory", default="", help="memory cap per worker, e.g. 4G: a job over it ends "
+                                                       "'out_of_memory' and its worker restarts (default: none)")
+    p.add_argument("--cancel-grace", type=float, default=5.0,
+                   help="seconds a cancelled job may take to stop before its worker is restarted (default 5)")
     p.add_argument("--max-queued", type=int, default=DEFAULT_MAX_QUEUED,
                    help=f"queued jobs allowed per client before 'queue_full' (default {DEFAULT_MAX_QUEUED})")
     p.add_argument("--curve-secret", default=None, help="CurveZMQ secret key file; required to bind a non-loopback address")

@@ -31,16 +31,55 @@ def default_endpoint() -> str:
 
 
 @dataclass
+class LaneConfig:
+    """How a lane's workers run. ``nice`` > 0 lowers their CPU priority; ``threads`` caps the math
+    libraries' thread pools (0 = their default); ``num_cpus``/``num_gpus`` are the Ray resources each
+    actor reserves (0 CPUs: a latency lane's actor is always placed, even on a full cluster)."""
+
+    workers: int = 1
+    nice: int = 0
+    threads: int = 0
+    num_cpus: float = 0.0
+    num_gpus: float = 0.0
+
+
+def default_lanes() -> dict[str, LaneConfig]:
+    """One worker per lane, so no model is loaded twice. The interactive lane (MIDI, echo) and the image
+    lane (fast style, image tools) run at full priority; the heavy lane (VGG, diffusion) and the text lane
+    give way: lower priority and a thread budget that leaves a core free for the others."""
+    spare = max(1, (os.cpu_count() or 2) - 1)
+    return {"interactive": LaneConfig(), "image": LaneConfig(), "heavy": LaneConfig(nice=10, threads=spare, num_cpus=1.0),
+            "text": LaneConfig(nice=5, threads=spare)}
+
+
+@dataclass
 class DaemonConfig:
     endpoint: str = field(default_factory=default_endpoint)
     device: str = "auto"
-    model_memory_bytes: int = 0  # 0 = automatic (half of RAM)
+    model_memory_bytes: int = 0  # 0 = automatic (half of RAM), per worker
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    lanes: dict[str, int] = field(default_factory=lambda: {"interactive": 2, "heavy": 1})
+    lanes: dict[str, LaneConfig] = field(default_factory=default_lanes)
     config_dir: Path = field(default_factory=config_dir)
     curve_secret_key: str | None = None  # path to a CurveZMQ secret key file
     curve_clients_dir: str | None = None  # folder of authorised client public keys
     max_queued_per_client: int = DEFAULT_MAX_QUEUED  # queued (not yet running) jobs per client, all lanes
+    executor: str = "local"  # local (worker processes) | ray (Ray actors)
+    ray_address: str | None = None  # None: start a local Ray; "auto" or HOST:PORT: join a cluster
+    worker_memory_bytes: int = 0  # 0 = no cap; else a job over it ends out_of_memory
+    cancel_grace_s: float = 5.0  # a cancelled job that does not stop by then has its worker restarted
+    role: str = "broker"  # where plugins are being configured: "broker" (schemas only) or "worker" (runs jobs)
+
+
+def parse_lanes(text: str, base: dict[str, LaneConfig] | None = None) -> dict[str, LaneConfig]:
+    """``"heavy=4,interactive=1"`` → the default lanes with those worker counts (new names add lanes)."""
+    lanes = dict(base if base is not None else default_lanes())
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, count = item.partition("=")
+        if not sep or not name.strip() or not count.strip().isdigit() or int(count) < 1:
+            raise ValueError(f"--lanes item {item!r} must look like lane=N with N >= 1 (e.g. heavy=2)")
+        old = lanes.get(name.strip(), LaneConfig())
+        lanes[name.strip()] = LaneConfig(int(count), old.nice, old.threads, old.num_cpus, old.num_gpus)
+    return lanes
 
 
 def parse_size(text: str) -> int:

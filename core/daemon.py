@@ -1,17 +1,20 @@
-"""The muselink daemon: one ROUTER socket, lanes of workers, replies routed back by identity.
+"""The muselink daemon: a broker in front of supervised workers (Majordomo's shape).
 
-Only the main thread touches the ROUTER socket. Workers hand their replies to it through an
-inproc PUSH/PULL pair (one PUSH socket per worker thread), so progress and results stream out
-while the main loop keeps answering ``ping``/``status``/``cancel`` at once.
+The broker owns the client ROUTER socket, the protocol, the lanes (queues fair between clients),
+cancel, liveness and status; it never runs capability code. Each lane's jobs run in that lane's
+workers, one job per worker at a time: local processes (``workers.LocalPool``) or Ray actors
+(``ray_pool.RayPool``). A worker's replies are forwarded to the client frame for frame. A worker
+that dies ends its job with ``worker_crashed`` (or ``out_of_memory``) and is restarted with
+back-off; a cancelled job that does not stop within the grace period has its worker killed and
+restarted. Only the main thread touches the sockets, and every job ends exactly once.
 """
 from __future__ import annotations
 
 import logging
-import math
 import signal
 import threading
 import time
-import traceback
+from typing import Any
 
 import zmq
 
@@ -20,89 +23,34 @@ from muselink.bridge.fields import show
 from muselink.bridge.payloads import ProtocolError
 
 from . import __version__
-from .capability import JobCancelled, JobContext
-from .config import DaemonConfig
+from .capability import Capability
+from .config import DaemonConfig, LaneConfig
 from .endpoints import check_bind
 from .lanes import Job, Lane
-from .models import ModelCache
 from .peers import PeerWatch
 from .registry import Registry
+from .worker import jsonable, resolve_device  # noqa: F401  (re-exported: used by benchmarks and plugins)
+from .workers import WorkerEvent, WorkerSlot
 
 log = logging.getLogger("muselink.daemon")
-OUTBOX = "inproc://muselink-outbox"
-
-
-class Outbox:
-    """Thread-safe reply sending: each thread gets its own PUSH socket into the main loop."""
-
-    def __init__(self, context: zmq.Context):
-        self._context = context
-        self._local = threading.local()
-        self._sockets: list[zmq.Socket] = []
-        self._lock = threading.Lock()
-
-    def send(self, identity: bytes, message: P.Message) -> None:
-        sock = getattr(self._local, "sock", None)
-        if sock is None:
-            sock = self._context.socket(zmq.PUSH)
-            sock.linger = 1000
-            sock.connect(OUTBOX)
-            self._local.sock = sock
-            with self._lock:
-                self._sockets.append(sock)
-        sock.send_multipart([identity, *P.encode(message)], copy=False)
-
-    def close(self) -> None:
-        with self._lock:
-            for sock in self._sockets:
-                sock.close(linger=0)
-            self._sockets.clear()
-
-
-def jsonable(value: object, depth: int = 0) -> object:
-    """``value`` made safe for the JSON wire: non-finite floats become None, unknown objects their str."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    if depth > 16:
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): jsonable(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v, depth + 1) for v in value]
-    item = getattr(value, "item", None)  # numpy / torch scalars
-    return jsonable(item(), depth + 1) if callable(item) else str(value)
-
-
-def resolve_device(requested: str) -> str:
-    """``auto`` → cuda > mps > cpu, as far as torch (if installed) can see."""
-    if requested != "auto":
-        return requested
-    try:
-        import torch
-    except ImportError:
-        return "cpu"
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
+TERMINAL_COMMANDS = {b"result", b"cancelled", b"error"}
+STABLE_AFTER_S = 30.0  # a worker that lived this long before dying restarts without back-off
+MAX_BACKOFF_S = 30.0
 
 
 class Daemon:
     def __init__(self, config: DaemonConfig, registry: Registry | None = None):
         self.config = config
         self.registry = registry or Registry()
-        self.models = ModelCache(config.model_memory_bytes)
-        self.device = resolve_device(config.device)
         self.jobs: dict[tuple[bytes, str], Job] = {}
-        self.lanes = {name: Lane(name, n, self._execute) for name, n in config.lanes.items()}
+        used = {cap.lane for cap in self.registry.capabilities.values()} or {"interactive"}
+        self.lane_configs = {name: config.lanes.get(name, LaneConfig()) for name in sorted(used)}
+        self.lanes = {name: Lane(name) for name in self.lane_configs}
         self._stop = threading.Event()
-        self.context = zmq.Context()
-        self.outbox = Outbox(self.context)
+        self.context: zmq.Context[Any] = zmq.Context()
         self.started_at = time.time()
-        self._auth = None
+        self._auth: Any = None
+        self.pool: Any = None
 
     # ---- setup ----------------------------------------------------------------------------
     def bind(self) -> None:
@@ -114,19 +62,17 @@ class Daemon:
         self.peers = PeerWatch(self.router)
         if self.config.max_message_bytes:
             self.router.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes)
-        if curve:
-            self._enable_curve()
+        if self.config.curve_secret_key:
+            self._enable_curve(self.config.curve_secret_key)
         self.router.bind(self.config.endpoint)
-        self.inbox = self.context.socket(zmq.PULL)
-        self.inbox.bind(OUTBOX)
 
-    def _enable_curve(self) -> None:
+    def _enable_curve(self, secret_file: str) -> None:
         import zmq.auth
         from zmq.auth.thread import ThreadAuthenticator
 
-        public, secret = zmq.auth.load_certificate(self.config.curve_secret_key)
+        public, secret = zmq.auth.load_certificate(secret_file)
         if secret is None:
-            raise ValueError(f"{self.config.curve_secret_key} holds no secret key (use the .key_secret file)")
+            raise ValueError(f"{secret_file} holds no secret key (use the .key_secret file)")
         self._auth = ThreadAuthenticator(self.context)
         self._auth.start()
         self._auth.configure_curve(domain="*", location=self.config.curve_clients_dir or zmq.auth.CURVE_ALLOW_ANY)
@@ -134,42 +80,53 @@ class Daemon:
         self.router.curve_publickey = public
         self.router.curve_server = True
 
+    def _make_pool(self) -> Any:
+        counts = {name: lane.workers for name, lane in self.lane_configs.items()}
+        if self.config.executor == "ray":
+            from .ray_pool import RayPool
+
+            return RayPool(self.config, self.context, counts, self.lane_configs)
+        from .workers import LocalPool
+
+        return LocalPool(self.config, self.context, counts)
+
     def status(self) -> P.Status:
-        lanes = {name: lane.stats() for name, lane in self.lanes.items()}
+        slots = self.pool.slots if self.pool is not None else []
+        lanes = {name: {"workers": self.lane_configs[name].workers, "queued": lane.queued(),
+                        "running": sum(1 for s in slots if s.lane == name and s.state == "busy")}
+                 for name, lane in self.lanes.items()}
+        devices = sorted({s.stats["device"] for s in slots if s.stats.get("device")})
+        models: dict[str, Any] = {"loaded": {}, "loads": {}}
+        for slot in slots:  # each worker has its own cache; this is the sum
+            cache = slot.stats.get("models", {})
+            models["loaded"].update({f"{slot.name}:{k}": v for k, v in cache.get("loaded", {}).items()})
+            for key, n in cache.get("loads", {}).items():
+                models["loads"][key] = models["loads"].get(key, 0) + n
         return P.Status(protocol=P.PROTOCOL_VERSION, daemon_version=__version__,
                         capabilities=[c.to_json() for c in self.registry.capabilities.values()],
-                        lanes=lanes, plugins={"loaded": self.registry.plugins, "device": self.device,
-                                              "models": self.models.stats(),
-                                              "uptime_s": round(time.time() - self.started_at, 1)},
+                        lanes=lanes, workers=[s.describe() for s in slots],
+                        plugins={"loaded": self.registry.plugins, "device": ",".join(devices) or self.config.device,
+                                 "executor": self.config.executor, "models": models, "uptime_s": round(time.time() - self.started_at, 1)},
                         max_message_bytes=self.config.max_message_bytes)
 
     # ---- main loop ------------------------------------------------------------------------
     def serve(self, install_signals: bool = True, ready: threading.Event | None = None) -> int:
         self.bind()
         self.registry.pm.hook.muselink_configure(config=self.config)
-        for lane in self.lanes.values():
-            lane.start()
+        self.pool = self._make_pool()
+        for slot in self.pool.slots:
+            self.pool.start(slot)
         if install_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self._stop.set())
-        log.info("muselink %s serving on %s (device %s, lanes %s, %d capabilities)", __version__,
-                 self.config.endpoint, self.device, dict(self.config.lanes), len(self.registry.capabilities))
+        log.info("muselink %s serving on %s (%s workers: %s, %d capabilities)", __version__, self.config.endpoint,
+                 self.config.executor, {n: c.workers for n, c in self.lane_configs.items()}, len(self.registry.capabilities))
         if ready is not None:
             ready.set()
-        poller = zmq.Poller()
-        poller.register(self.router, zmq.POLLIN)
-        poller.register(self.inbox, zmq.POLLIN)
-        poller.register(self.peers.monitor, zmq.POLLIN)
         try:
             while not self._stop.is_set():
                 try:
-                    events = dict(poller.poll(200))
-                    if self.inbox in events:
-                        self._flush_outbox()
-                    if self.router in events:
-                        self._drain_router()
-                    if self.peers.monitor in events:
-                        self._forget_gone_peers()
+                    self._loop_once(200)
                 except zmq.ContextTerminated:
                     raise
                 except Exception:  # last resort: log and keep serving every other client
@@ -179,16 +136,22 @@ class Daemon:
             self._shutdown()
         return 0
 
+    def _loop_once(self, timeout_ms: int) -> None:
+        poller = zmq.Poller()
+        for item in (self.router, self.peers.monitor, *self.pool.poll_items()):
+            poller.register(item, zmq.POLLIN)
+        ready = dict(poller.poll(timeout_ms))
+        for event in self.pool.events(ready):
+            self._worker_event(event)
+        if self.router in ready:
+            self._drain_router()
+        if self.peers.monitor in ready:
+            self._forget_gone_peers()
+        self._supervise()
+        self._dispatch()
+
     def stop(self) -> None:
         self._stop.set()
-
-    def _flush_outbox(self) -> None:
-        while True:
-            try:
-                frames = self.inbox.recv_multipart(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
-            self.router.send_multipart(frames, copy=False)
 
     def _drain_router(self) -> None:
         for _ in range(1000):  # bounded so replies keep flowing under a flood
@@ -210,15 +173,14 @@ class Daemon:
     def reply(self, identity: bytes, message: P.Message) -> None:
         try:
             frames = P.encode(message)
-        except (TypeError, ValueError) as exc:  # e.g. a plugin's metadata that JSON cannot carry
+        except (TypeError, ValueError) as exc:  # e.g. metadata that JSON cannot carry
             log.exception("cannot encode %s for %s", message.command, identity.hex())
             frames = P.encode(P.Error(code="internal", job=getattr(message, "job", None),
                                       message=f"the daemon could not encode its {message.command} reply: {exc}"))
         self.router.send_multipart([identity, *frames], copy=False)
 
     def _forget_gone_peers(self) -> None:
-        """Cancel every job of clients whose connection closed: queued ones at once, running ones at
-        their next step, so a dead client's work frees its lane."""
+        """Cancel every job of clients whose connection closed, so a dead client's work frees its lane."""
         for identity in self.peers.gone():
             gone = [job for job in self.jobs.values() if job.identity == identity]
             if gone:
@@ -226,7 +188,8 @@ class Daemon:
             for job in gone:
                 self._cancel_job(job, "client disconnected")
 
-    def _handle(self, identity: bytes, frames: list) -> None:
+    # ---- client messages ------------------------------------------------------------------
+    def _handle(self, identity: bytes, frames: list[Any]) -> None:
         try:
             msg = P.decode(frames, P.CLIENT_MESSAGES)
         except ProtocolError as exc:
@@ -236,7 +199,7 @@ class Daemon:
         if isinstance(msg, P.Hello):
             if msg.protocol != P.PROTOCOL_VERSION:
                 self.reply(identity, P.Error(code="protocol_version", message=(
-                    f"protocol mismatch: client {msg.client!r} speaks version {msg.protocol}, this daemon "
+                    f"protocol mismatch: client {show(msg.client)} speaks version {msg.protocol}, this daemon "
                     f"speaks {P.PROTOCOL_VERSION}; update the add-on or the daemon so they match")))
             else:
                 self.reply(identity, self.status())
@@ -249,13 +212,15 @@ class Daemon:
         elif isinstance(msg, P.Cancel):
             self._cancel(identity, msg.job)
 
+    def lane_of(self, cap: Capability) -> Lane:
+        return self.lanes.get(cap.lane) or next(iter(self.lanes.values()))
+
     def _submit(self, identity: bytes, msg: P.Submit) -> None:
         def refuse(code: str, text: str) -> None:
             self.reply(identity, P.Error(code=code, message=text, job=msg.job))
 
-        key = (identity, msg.job)
-        if key in self.jobs:
-            return refuse("duplicate_job", f"job id {msg.job!r} is already in use by this client")
+        if (identity, msg.job) in self.jobs:
+            return refuse("duplicate_job", f"job id {show(msg.job)} is already in use by this client")
         try:
             cap = self.registry.get(msg.capability)
         except KeyError as exc:
@@ -273,18 +238,14 @@ class Daemon:
             return refuse("queue_full", f"this client already has {queued} queued jobs, the limit "
                                         f"(muselink serve --max-queued {self.config.max_queued_per_client}); "
                                         "wait for some to finish or cancel them")
-        ctx = JobContext(job_id=msg.job, models=self.models, device=self.device)
         job = Job(identity=identity, job_id=msg.job, capability=cap, params=params, payloads=msg.payloads,
-                  ctx=ctx, session=msg.session)
-        self.jobs[key] = job
+                  session=msg.session)
+        self.jobs[job.key] = job
         position, superseded = lane.submit(job)
         self.reply(identity, P.Accepted(job=msg.job, lane=lane.name, position=position))
         for old in superseded:
-            self._end(old, P.Cancelled(job=old.job_id, reason=f"superseded by newer request {msg.job!r}"), direct=True)
+            self._end(old, P.Cancelled(job=old.job_id, reason=f"superseded by newer request {show(msg.job)}"))
         log.debug("job %s %s queued in %s at %d", msg.job, cap.name, lane.name, position)
-
-    def lane_of(self, cap) -> Lane:
-        return self.lanes.get(cap.lane) or next(iter(self.lanes.values()))
 
     def _cancel(self, identity: bytes, job_id: str) -> None:
         job = self.jobs.get((identity, job_id))
@@ -294,76 +255,137 @@ class Daemon:
         self._cancel_job(job, "cancelled by client")
 
     def _cancel_job(self, job: Job, reason: str) -> None:
-        job.cancel(reason)
+        """Queued: ends now. Running: its worker is asked to stop at the next step, and is killed and
+        restarted if it has not within the grace period (the job still ends ``cancelled``)."""
         if self.lane_of(job.capability).remove(job):
-            self._end(job, P.Cancelled(job=job.job_id, reason=f"{reason} before it started"), direct=True)
-        # a running job notices the flag at its next step and ends as ``cancelled``
+            self._end(job, P.Cancelled(job=job.job_id, reason=f"{reason} before it started"))
+            return
+        if job.state != "running" or job.cancel_reason:
+            return
+        job.cancel_reason = reason
+        job.cancel_deadline = time.monotonic() + self.config.cancel_grace_s
+        if job.worker is not None:
+            self.pool.send(job.worker, P.Cancel(job=job.job_id))
 
-    def _end(self, job: Job, message: P.Message, direct: bool = False) -> None:
-        """Send ``job``'s one terminal reply (from the main thread if ``direct``, else via the outbox)."""
+    def _end(self, job: Job, message: P.Message | None, frames: list[Any] | None = None) -> None:
+        """Send ``job``'s one terminal reply (a message, or a worker's frames forwarded as they are)."""
         if not job.finish():
             return
         self.jobs.pop(job.key, None)
-        (self.reply if direct else self.outbox.send)(job.identity, message)
+        if frames is not None:
+            self.router.send_multipart([job.identity, *frames], copy=False)
+        elif message is not None:
+            self.reply(job.identity, message)
 
     # ---- workers --------------------------------------------------------------------------
-    def _execute(self, job: Job) -> None:
-        ctx, cap = job.ctx, job.capability
-        if ctx.cancelled:
-            return self._end(job, P.Cancelled(job=job.job_id, reason=job.cancel_reason))
+    def _dispatch(self) -> None:
+        """Hand queued jobs to idle workers of their lane."""
+        for slot in self.pool.slots:
+            if slot.state != "idle":
+                continue
+            job = self.lanes[slot.lane].next() if slot.lane in self.lanes else None
+            if job is None:
+                continue
+            submit = P.Submit(job=job.job_id, capability=job.capability.name, params=job.params, payloads=job.payloads)
+            slot.job, slot.state, job.worker = job, "busy", slot
+            if not self.pool.send(slot, submit):
+                slot.state = "starting"  # it died between its hello and now; its exit event restarts it
 
-        def report(fraction, message, step, total, preview):
-            if job.state != "done":
-                payloads = {"preview": preview} if preview is not None else {}
-                self.outbox.send(job.identity, P.Progress(job=job.job_id, fraction=fraction, message=message,
-                                                          step=step, total=total, payloads=payloads))
+    def _worker_event(self, event: WorkerEvent) -> None:
+        slot = event.slot
+        if event.kind == "ready":
+            slot.state = "idle" if slot.job is None else slot.state
+            slot.backoff = slot.backoff if time.monotonic() - slot.started_at < STABLE_AFTER_S else 0.0
+            self.pool.send(slot, P.StatusRequest())
+        elif event.kind == "stats":
+            slot.stats = event.stats
+        elif event.kind == "reply":
+            self._worker_reply(slot, event.frames)
+        elif event.kind == "exit":
+            self._worker_exit(slot, event)
 
-        ctx.report = report
-        started = time.perf_counter()
-        try:
-            output = cap.run(job.payloads, job.params, ctx)
-            if ctx.cancelled:
-                raise JobCancelled()
-            meta = jsonable({"capability": cap.name, "params": job.params, "seconds": round(time.perf_counter() - started, 4),
-                             "muselink_version": __version__, **output.meta})
-            self._end(job, P.Result(job=job.job_id, payloads=output.payloads, meta=meta))
-        except JobCancelled:
-            self._end(job, P.Cancelled(job=job.job_id, reason=job.cancel_reason))
-        except ValueError as exc:
-            self._end(job, P.Error(code="bad_input", message=f"{cap.name}: {exc}", job=job.job_id))
-        except MemoryError:
-            self._end(job, P.Error(code="out_of_memory", message=f"{cap.name} ran out of memory; try a smaller image or size",
-                                   job=job.job_id))
-        except Exception as exc:  # events, not exceptions, cross the process boundary
-            log.exception("job %s (%s) failed", job.job_id, cap.name)
-            self._end(job, P.Error(code="failed", message=f"{cap.name} failed: {type(exc).__name__}: {exc}",
-                                   job=job.job_id, traceback=traceback.format_exc()))
+    def _worker_reply(self, slot: WorkerSlot, frames: list[Any]) -> None:
+        job = slot.job
+        if job is None:
+            return
+        if bytes(frames[1].bytes) in TERMINAL_COMMANDS:
+            slot.job, slot.state, job.worker = None, "idle", None
+            if job.cancel_reason and bytes(frames[1].bytes) == b"cancelled":
+                self._end(job, P.Cancelled(job=job.job_id, reason=job.cancel_reason))
+            else:
+                self._end(job, None, frames)
+        elif job.state != "done":
+            self.router.send_multipart([job.identity, *frames], copy=False)
+
+    def _worker_exit(self, slot: WorkerSlot, event: WorkerEvent) -> None:
+        job, reason = slot.job, slot.kill_reason
+        slot.job, slot.pid = None, None
+        if job is not None:
+            job.worker = None
+            name = job.capability.name
+            if reason == "cancel" or job.cancel_reason:
+                self._end(job, P.Cancelled(job=job.job_id, reason=f"{job.cancel_reason or 'cancelled'} (its worker was "
+                                                                   "stopped and restarted: the job did not stop in time)"))
+            elif reason == "out_of_memory" or event.detail == "over its memory cap":
+                self._end(job, P.Error(code="out_of_memory", job=job.job_id, message=(
+                    f"{name} went over the worker memory cap ({self.config.worker_memory_bytes / 2**20:.0f} MiB, "
+                    "muselink serve --worker-memory); its worker was restarted. Try a smaller image or size")))
+            elif reason != "shutdown":
+                self._end(job, P.Error(code="worker_crashed", job=job.job_id, message=(
+                    f"{name} crashed its worker ({event.detail}); the worker is being restarted and other jobs "
+                    "are unaffected. If it happens again with this input, please report it")))
+        if reason == "shutdown" or self._stop.is_set():
+            slot.state = "stopped"
+            return
+        deliberate = reason in ("cancel", "out_of_memory")
+        if not deliberate:
+            log.warning("worker %s (%s) %s; restarting", slot.name, slot.lane, event.detail)
+            lived = time.monotonic() - slot.started_at
+            slot.backoff = 0.5 if lived >= STABLE_AFTER_S or not slot.backoff else min(MAX_BACKOFF_S, slot.backoff * 2)
+        slot.state, slot.restarts = "waiting", slot.restarts + 1
+        slot.retry_at = time.monotonic() + (0.0 if deliberate else slot.backoff)
+
+    def _supervise(self) -> None:
+        """Restart workers whose back-off is over; enforce cancel grace periods and memory caps."""
+        now = time.monotonic()
+        for slot in self.pool.slots:
+            if slot.state == "waiting" and now >= slot.retry_at:
+                self.pool.start(slot)
+            job = slot.job
+            if job is not None and job.cancel_deadline is not None and now >= job.cancel_deadline and slot.kill_reason is None:
+                log.warning("job %s did not stop within %.1f s of its cancel; restarting worker %s",
+                            job.job_id, self.config.cancel_grace_s, slot.name)
+                self.pool.kill(slot, "cancel")
+        for slot in self.pool.over_memory():
+            if slot.kill_reason is None:
+                log.warning("worker %s went over the memory cap; restarting it", slot.name)
+                self.pool.kill(slot, "out_of_memory")
 
     # ---- shutdown -------------------------------------------------------------------------
     def _shutdown(self) -> None:
         log.info("shutting down: cancelling %d job(s)", len(self.jobs))
         for lane in self.lanes.values():
             for job in lane.drain():
-                self._end(job, P.Cancelled(job=job.job_id, reason="daemon shutting down"), direct=True)
+                self._end(job, P.Cancelled(job=job.job_id, reason="daemon shutting down"))
         for job in list(self.jobs.values()):
-            job.cancel("daemon shutting down")
-        deadline = time.monotonic() + 5.0
+            self._cancel_job(job, "daemon shutting down")
+        deadline = time.monotonic() + self.config.cancel_grace_s
         while self.jobs and time.monotonic() < deadline:  # let running jobs reach their next step
-            if self.inbox.poll(50):
-                self._flush_outbox()
-        self._flush_outbox()
+            poller = zmq.Poller()
+            for item in self.pool.poll_items():
+                poller.register(item, zmq.POLLIN)
+            for event in self.pool.events(dict(poller.poll(50))):
+                if event.kind == "reply":
+                    self._worker_reply(event.slot, event.frames)
         for job in list(self.jobs.values()):  # stuck in a step that never checks: answer for it
-            self._end(job, P.Cancelled(job=job.job_id, reason="daemon shutting down"), direct=True)
-        for lane in self.lanes.values():
-            lane.stop(timeout=0.5)
-        self._flush_outbox()
+            self._end(job, P.Cancelled(job=job.job_id, reason="daemon shutting down"))
+        self.pool.stop_all(timeout=5.0)
+        self.pool.close()
         try:
             self.registry.pm.hook.muselink_shutdown()
         except Exception:
             log.exception("a plugin failed during shutdown")
-        self.outbox.close()
         self.peers.close()
-        self.inbox.close(linger=0)
         self.router.close(linger=500)
         if self._auth is not None:
             self._auth.stop()

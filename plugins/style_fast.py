@@ -163,7 +163,7 @@ def muselink_capabilities():
     return [
         Capability(
             name="style.fast", summary="Fast style transfer: 26 built-in painting styles, blendable.",
-            run=run_fast, lane="interactive", available=unavailable, inputs=IMAGE_INPUTS,
+            run=run_fast, lane="image", available=unavailable, inputs=IMAGE_INPUTS,
             params=(Param("style", "choice", "starry-swirl", "built-in style", choices=STYLE_NAMES),
                     Param("weights", "weights", None, "blend of styles, e.g. mosaic:0.7,pastel:0.3 (overrides style)",
                           choices=STYLE_NAMES),
@@ -173,7 +173,7 @@ def muselink_capabilities():
         Capability(
             name="style.arbitrary",
             summary="Use any picture as the style (Magenta arbitrary style transfer; works at 384 px, then scaled).",
-            run=run_arbitrary, lane="interactive", available=unavailable,
+            run=run_arbitrary, lane="image", available=unavailable,
             inputs=IMAGE_INPUTS + (InputSpec("style", "image", help="the picture whose style to copy"),),
             params=(Param("style_strength", "float", 1.0, "how far toward the style image (0 = the photo's own style)",
                           0.0, 1.0),

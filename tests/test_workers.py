@@ -1,0 +1,120 @@
+"""Worker processes: crash isolation, memory caps, hard cancel, supervision and status."""
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from muselink.bridge import protocol as P
+from muselink.bridge.payloads import ImageData
+
+IMG = ImageData.from_numpy(np.zeros((16, 16, 4), np.uint8))
+
+
+def worker(client, name):
+    return next(w for w in client.status().workers if w["name"] == name)
+
+
+def wait_for(predicate, timeout=30.0, every=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False
+
+
+@pytest.mark.parametrize("mode", ["segfault", "abort"])
+def test_native_crash_ends_only_that_job_and_the_worker_restarts(mode, daemon, client_factory):
+    """A capability that segfaults or aborts ends its job with worker_crashed naming it; a job in another lane
+    finishes normally meanwhile; the worker restarts and takes the next job."""
+    client = client_factory(daemon)
+    other = client.submit("debug.echo", {"image": IMG}, {"steps": 10, "delay": 0.1})
+    crashed = client.submit("debug.crash", {}, {"mode": mode})
+    reply = client.wait(crashed, 30)
+    assert isinstance(reply, P.Error) and reply.code == "worker_crashed", reply
+    assert "debug.crash" in reply.message and ("SIGSEGV" in reply.message or "SIGABRT" in reply.message)
+    assert isinstance(client.wait(other, 30), P.Result)
+    assert wait_for(lambda: worker(client, "heavy-0")["state"] == "idle")
+    assert worker(client, "heavy-0")["restarts"] == 1
+    assert isinstance(client.run("debug.work", {"image": IMG}, {"steps": 1}, timeout=30), P.Result)
+    assert client.ping() < 1.0
+
+
+def test_job_over_the_worker_memory_cap_ends_out_of_memory(daemon_factory, client_factory):
+    """With --worker-memory, a job that keeps allocating ends out_of_memory (not a dead daemon) and the next job runs."""
+    endpoint, _ = daemon_factory("--worker-memory", "400M")
+    client = client_factory(endpoint)
+    reply = client.wait(client.submit("debug.crash", {}, {"mode": "memory", "megabytes": 4096}), 60)
+    assert isinstance(reply, P.Error) and reply.code == "out_of_memory", reply
+    assert "400 MiB" in reply.message and "--worker-memory" in reply.message
+    assert isinstance(client.run("debug.work", {"image": IMG}, {"steps": 1}, timeout=60), P.Result)
+
+
+def test_cancel_of_a_job_stuck_in_a_step_restarts_its_worker_and_answers_cancelled(daemon_factory, client_factory):
+    """A job that never reaches its next step is stopped by killing its worker after the grace period; it ends
+    `cancelled`, and the lane works again."""
+    endpoint, _ = daemon_factory("--cancel-grace", "1")
+    client = client_factory(endpoint)
+    stuck = client.submit("debug.crash", {}, {"mode": "hang", "seconds": 120})
+    assert wait_for(lambda: (client.poll(0.05), stuck.progress())[1] is not None, 30, every=0)
+    started = time.monotonic()
+    client.cancel(stuck.id)
+    reply = client.wait(stuck, 10)
+    assert isinstance(reply, P.Cancelled) and "restarted" in reply.reason
+    assert time.monotonic() - started < 4
+    assert isinstance(client.run("debug.work", {"image": IMG}, {"steps": 1}, timeout=60), P.Result)
+
+
+STUCK_CLIENT = textwrap.dedent("""
+    import sys
+    from muselink.bridge.client import Client
+    client = Client(sys.argv[1], name="stuck")
+    handle = client.submit("debug.crash", {}, {"mode": "hang", "seconds": 300})
+    while handle.progress() is None:
+        client.poll(0.05)
+    print("running", flush=True)
+    import time; time.sleep(600)
+""")
+
+
+def test_dead_client_with_a_job_stuck_in_a_step_frees_the_lane_within_ten_seconds(daemon, client_factory):
+    """A client killed while its job ignores cancel: the job is cancelled, its worker restarted after the grace
+    period, and another client's heavy job runs within 10 s of the kill."""
+    proc = subprocess.Popen([sys.executable, "-c", STUCK_CLIENT, daemon], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "running"
+        proc.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        proc.wait(5)
+        result = client_factory(daemon, name="next").run("debug.work", {"image": IMG}, {"steps": 1}, timeout=30)
+        assert isinstance(result, P.Result) and time.monotonic() - killed < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_status_shows_every_worker_with_pid_state_restarts_models_and_memory(client):
+    """Each lane has its own worker process; after a style job the image worker lists its model and RSS."""
+    client.run("style.fast", {"image": ImageData.from_numpy(np.zeros((64, 64, 3), np.uint8))}, {"size": 64}, timeout=60)
+    status = client.status()
+    workers = {w["name"]: w for w in status.workers}
+    assert {"interactive-0", "image-0", "heavy-0"} <= set(workers)
+    assert len({w["pid"] for w in workers.values()}) == len(workers)  # one process each
+    image = workers["image-0"]
+    assert image["state"] == "idle" and image["restarts"] == 0 and image["rss_bytes"] > 10 << 20
+    assert image["models"] and not workers["interactive-0"]["models"]  # loaded where it ran, only there
+    assert status.lanes["image"]["workers"] == 1
+
+
+def test_heavy_lane_workers_run_at_lower_priority(client):
+    """The heavy lane's worker is niced, so the interactive lane always finds a core."""
+    import os
+
+    workers = {w["name"]: w for w in client.status().workers}
+    assert wait_for(lambda: all(w["pid"] for w in client.status().workers))
+    workers = {w["name"]: w for w in client.status().workers}
+    assert os.getpriority(os.PRIO_PROCESS, workers["heavy-0"]["pid"]) > os.getpriority(os.PRIO_PROCESS, workers["interactive-0"]["pid"])
