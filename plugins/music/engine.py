@@ -157,10 +157,11 @@ class Engine:
 
         _, key, style, frame, _ = self._read(notes)
         slots = phrase_tokens(notes, frame.shift, self.voc)
-        out, changed = vary(self.model, self.voc, self.voc.prefix(style, key.mode), slots, notes, key, frame.shift,
-                            similarity, temperature, top_p, seed, check=check)
+        out, how = vary(self.model, self.voc, self.voc.prefix(style, key.mode), slots, notes, key, frame.shift,
+                        similarity, temperature, top_p, seed, check=check)
         end = max(n.start + n.duration for n in notes.notes)
-        return out, {"key": key.name, "style": style, "changed": len(changed), "start_tick": 0,
+        return out, {"key": key.name, "style": style, "changed": len(how["changed"]), "candidates": how["candidates"],
+                     "key_kept": how["key_kept"], "start_tick": 0,
                      "end_tick": round(math.ceil(end / frame.bar_ticks - 1e-9) * frame.bar_ticks)}
 
     def infill(self, notes: NotesData, first: int, last: int, temperature: float, top_p: float, seed: int,

@@ -5,7 +5,8 @@ fed through the model in order. ``round((1 - similarity) * n)`` of the notes, pi
 a new pitch sampled from the model given everything before it (the variation so far): only pitches in
 the phrase's key, within an octave of the old one, never the old pitch itself nor one already sounding
 at that position. Every other token (bars, positions, durations, the kept pitches) is the phrase's own,
-and the output keeps each note's exact start, length, velocity and channel: only pitches change.
+and the output keeps each note's exact start, length, velocity and channel: only pitches change. Of
+several such takes, the most likely one that keeps the phrase's (detected) key wins.
 """
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ import torch
 from muselink.bridge.payloads import Note, NotesData
 
 from .sampling import Grammar, sample_token
-from .tokens import PITCH_RANGE, POSITIONS_PER_BEAT, Key, Vocab
+from .tokens import PITCH_RANGE, POSITIONS_PER_BEAT, Key, Vocab, detect_key
 
 MAX_LEAP = 12  # a new pitch stays within an octave of the one it replaces
+CANDIDATES = 6
 
 
 @dataclass(frozen=True)
@@ -79,17 +81,10 @@ class Runner:
             self.logits = self.model(torch.tensor([tokens]), self.caches, start=start)[0, -1]
 
 
-@torch.inference_mode()
-def vary(model, voc: Vocab, prompt: list[int], slots: list[Slot], notes: NotesData, key: Key, shift: int,
-         similarity: float, temperature: float, top_p: float, seed: int, check=None) -> tuple[NotesData, list[int]]:
-    """``notes`` with new pitches for ``round((1 - similarity) * n)`` of its ``n`` tokenized notes; returns
-    the variation and the indices (into ``notes.notes``) of the notes that changed."""
-    played = [s.note for s in slots if s.note >= 0]
-    rng = random.Random(seed)
-    change = set(rng.sample(played, len(played) - round(similarity * len(played))))
-    gen = torch.Generator().manual_seed(int(seed))
+def _take(model, voc: Vocab, prompt: list[int], slots: list[Slot], change: set, reference: Key,
+          temperature: float, top_p: float, gen: torch.Generator, check=None) -> tuple[dict, float]:
+    """One candidate: {note index: new pitch (model's key)} and the model's log-probability of those pitches."""
     pitch_ids = [i for i, t in enumerate(voc.types) if t == "Pitch"]
-    reference = Key(0 if key.mode == "major" else 9, key.mode)  # the model sees every phrase in C major / A minor
     onset_of, kept_at, onset = [], {}, -1  # pitches kept at each onset: a new pitch must not double one
     for slot in slots:
         if voc.types[slot.token] in ("Position", "Bar"):
@@ -99,6 +94,7 @@ def vary(model, voc: Vocab, prompt: list[int], slots: list[Slot], notes: NotesDa
             kept_at.setdefault(onset, set()).add(int(voc.values[slot.token]))
     runner = Runner(model, prompt)
     new_pitch: dict[int, int] = {}
+    logprob = 0.0
     pending: list[int] = []
     for slot, at in zip(slots, onset_of, strict=True):
         if slot.note not in change:
@@ -112,13 +108,38 @@ def vary(model, voc: Vocab, prompt: list[int], slots: list[Slot], notes: NotesDa
         for i in pitch_ids:
             p = int(voc.values[i])
             mask[i] = reference.contains(p) and 0 < abs(p - old) <= MAX_LEAP and p not in taken
-        token = sample_token(runner.logits.float(), mask, temperature, top_p, gen) if mask.any() else slot.token
+        logits = runner.logits.float()
+        token = sample_token(logits, mask, temperature, top_p, gen) if mask.any() else slot.token
+        logprob += float(torch.log_softmax(logits, -1)[token])
         taken.add(int(voc.values[token]))
-        new_pitch[slot.note] = int(voc.values[token]) - shift
+        new_pitch[slot.note] = int(voc.values[token])
         pending.append(token)
         if check is not None:
             check()
-    out = tuple(Note(n.start, n.duration, new_pitch.get(i, n.pitch), n.velocity, n.channel)
-                for i, n in enumerate(notes.notes))
-    changed = sorted(i for i, p in new_pitch.items() if p != notes.notes[i].pitch)
-    return NotesData(out, notes.ppq, notes.bpm, notes.time_signature, key.name), changed
+    return new_pitch, logprob
+
+
+@torch.inference_mode()
+def vary(model, voc: Vocab, prompt: list[int], slots: list[Slot], notes: NotesData, key: Key, shift: int,
+         similarity: float, temperature: float, top_p: float, seed: int, check=None) -> tuple[NotesData, dict]:
+    """``notes`` with new pitches for ``round((1 - similarity) * n)`` of its ``n`` tokenized notes.
+
+    Sampling every pitch anew can drift to another tonal centre inside the same scale (G major heard as
+    E minor); so CANDIDATES takes are sampled and the most likely one whose detected key is still the
+    input's wins (the most likely one overall when none is). Returns the variation and
+    ``{"changed": [note indices], "candidates": n, "key_kept": bool}``."""
+    played = [s.note for s in slots if s.note >= 0]
+    change = set(random.Random(seed).sample(played, len(played) - round(similarity * len(played))))
+    reference = Key(0 if key.mode == "major" else 9, key.mode)  # the model sees every phrase in C major / A minor
+    gen = torch.Generator().manual_seed(int(seed))
+    takes = []
+    for _ in range(CANDIDATES if change else 1):
+        new_pitch, logprob = _take(model, voc, prompt, slots, change, reference, temperature, top_p, gen, check)
+        out = tuple(Note(n.start, n.duration, new_pitch[i] - shift if i in new_pitch else n.pitch, n.velocity, n.channel)
+                    for i, n in enumerate(notes.notes))
+        kept = detect_key([(n.start, n.duration, n.pitch) for n in out]) == key
+        takes.append((kept, logprob, out))
+    kept, _, out = max(takes, key=lambda t: (t[0], t[1]))
+    changed = [i for i, (a, b) in enumerate(zip(out, notes.notes, strict=True)) if a.pitch != b.pitch]
+    return (NotesData(out, notes.ppq, notes.bpm, notes.time_signature, key.name),
+            {"changed": changed, "candidates": len(takes), "key_kept": kept})
