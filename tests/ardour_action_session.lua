@@ -1,5 +1,5 @@
 -- Runs an installed muselink action script in headless Ardour (ardour7-lua) on a fresh session.
--- args: session dir, script file, scenario (midi | empty | audio), dialog answers "key=value,..."
+-- args: session dir, script file, scenario (midi | range | empty | audio), dialog answers "key=value,..."
 -- The session: 100 bpm, 3/4, a MIDI track "melody" with one region "seed" at bar 2 (4 bars long) whose
 -- source also holds a note before and a note after the region (they must not count). Editor and
 -- LuaDialog do not exist headless: stand-ins give the script its selection and dialog answers and
@@ -40,8 +40,11 @@ seed = only_region (track:playlist ()):to_midiregion () -- the playlist holds a 
 seed:trim_front (Temporal.timepos_t.from_ticks (3 * TPB))
 print ("SEED", seed:position ():ticks (), (seed:position () + seed:length ()):ticks (), seed:start ():ticks ())
 
-local picked = {}
+local picked, tracks, range = {}, {}, { 0, 0 }
 if scenario == "midi" then picked = { seed } end
+if scenario == "range" then -- no region selected: a time range inside bar 4 on the track (5.7 s to 6.6 s)
+	tracks, range = { track }, { math.floor (5.7 * 48000), math.floor (6.6 * 48000) }
+end
 if scenario == "audio" then
 	local audio = s:new_audio_track (1, 2, nil, 1, "voice", ARDOUR.PresentationInfo.max_order, ARDOUR.TrackMode.Normal, true):front ()
 	local r = audio:bounce_range (0, 48000, ARDOUR.InterThreadInfo (), audio:main_outs (), false, "voice take")
@@ -53,13 +56,16 @@ s:save_state ("before", false, false, false, false, false)
 -- stand-ins for what only Ardour's GUI provides
 local given = {}
 for k, v in answers:gmatch ("([%w_]+)=([^,]+)") do given[k] = tonumber (v) end
+local function list (items)
+	return { iter = function ()
+		local i = 0
+		return function () i = i + 1; return items[i] end
+	end }
+end
 Editor = { get_selection = function ()
-	return { regions = { regionlist = function ()
-		return { iter = function ()
-			local i = 0
-			return function () i = i + 1; return picked[i] end
-		end }
-	end } }
+	return { regions = { regionlist = function () return list (picked) end },
+		tracks = { routelist = function () return list (tracks) end },
+		time = { start_sample = function () return range[1] end, end_sample = function () return range[2] end } }
 end }
 LuaDialog = {
 	MessageType = { Info = 0, Warning = 1, Question = 2, Error = 3 },

@@ -54,7 +54,7 @@ def run_action(tmp_path: Path, action: str, scenario: str, endpoint: str, answer
     return lines
 
 
-def expected(endpoint: str, action: str) -> tuple[list, int]:
+def expected(endpoint: str, action: str, bars: tuple[int, int] = (2, 3)) -> tuple[list, int]:
     """The daemon's own answer to what the action sends (asked directly, not through the script), as notes
     relative to the seed's bar line, and where the answer region starts relative to it."""
     notes = NotesData.from_desc({"ppq": TPB, "bpm": 100.0, "time_signature": [3, 4],
@@ -67,23 +67,29 @@ def expected(endpoint: str, action: str) -> tuple[list, int]:
         if action == "variation":
             got = client.run("music.variation", {"notes": notes}, {"similarity": 0.5, **sampling}, timeout=60)
             return got.payloads["notes"].notes, 4 * BAR
-        got = client.run("music.infill", {"notes": notes}, {"from_bar": 2, "to_bar": 3, **sampling}, timeout=60)
-        return splice(notes, got.payloads["notes"], 2, 3).notes, 4 * BAR
+        got = client.run("music.infill", {"notes": notes}, {"from_bar": bars[0], "to_bar": bars[1], **sampling}, timeout=60)
+        return splice(notes, got.payloads["notes"], *bars).notes, 4 * BAR
 
 
 @pytest.mark.host
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("action", ["continue", "infill", "variation"])
-def test_action_adds_the_models_answer_after_the_region_and_one_undo_removes_it(action, daemon_factory, tmp_path):
-    """Running the installed action on the selected seed region adds one region right after it, named after the
-    capability and seed, holding exactly the daemon's answer in the session's 3/4 at 100 bpm; the seed's notes are
-    unchanged; undoing the one playlist step the action made leaves exactly the original regions."""
+@pytest.mark.parametrize("action, scenario, bars", [
+    ("continue", "midi", None),
+    ("infill", "midi", (2, 3)),  # the region's middle bars
+    ("infill", "range", (3, 3)),  # no region selected, a time range inside the region's third bar
+    ("variation", "midi", None),
+])
+def test_action_adds_the_models_answer_after_the_region_and_one_undo_removes_it(action, scenario, bars, daemon_factory,
+                                                                                tmp_path):
+    """Running the installed action on the selected seed region (or a time range over it) adds one region right after
+    it, named after the capability and seed, holding exactly the daemon's answer in the session's 3/4 at 100 bpm; the
+    seed's notes are unchanged; undoing the one playlist step the action made leaves exactly the original regions."""
     require_host("ardour7-lua", "stdbuf")
     endpoint, _ = daemon_factory()
-    lines = run_action(tmp_path, action, "midi", endpoint)
+    lines = run_action(tmp_path, action, scenario, endpoint)
     assert not [line for line in lines if line.startswith("MESSAGE")], lines
-    if action == "infill":  # the dialog offers the region's middle bars
-        assert "FIELD from_bar 2 1 4" in lines and "FIELD to_bar 3 1 4" in lines, lines
+    if action == "infill":  # the dialog offers the bars to redo
+        assert f"FIELD from_bar {bars[0]} 1 4" in lines and f"FIELD to_bar {bars[1]} 1 4" in lines, lines
     session = tmp_path / "session"
     before = regions(session / "before.ardour", "melody")
     after = regions(session / "clip.ardour", "melody")
@@ -95,7 +101,7 @@ def test_action_adds_the_models_answer_after_the_region_and_one_undo_removes_it(
     assert len(after) == 2
     new = after[1]
     assert new.name == f"music.{action} seed 7"
-    notes, at = expected(endpoint, action)
+    notes, at = expected(endpoint, action, bars or (2, 3))
     assert new.position == ORIGIN + at == SEED_END  # right after the source (4 whole bars: no gap)
     got = region_notes(session / "clip.ardour", new)
     if action == "continue":

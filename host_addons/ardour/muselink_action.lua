@@ -35,10 +35,31 @@ function factory () return function ()
 		return tonumber (b) * TPB + tonumber (t)
 	end
 
-	-- the selected MIDI regions, one group per track, each in timeline order
+	-- the time range selected in the editor, if any
+	local function time_range ()
+		local t = Editor:get_selection ().time
+		if t and t:start_sample () < t:end_sample () then
+			return Temporal.timepos_t (t:start_sample ()), Temporal.timepos_t (t:end_sample ())
+		end
+	end
+
+	-- the selected MIDI regions (else those a selected time range touches on the selected tracks),
+	-- one group per track, each in timeline order
 	local function selection ()
+		local sel = Editor:get_selection ()
+		local picked = {}
+		for r in sel.regions:regionlist ():iter () do picked[#picked + 1] = r end
+		local from, to = time_range ()
+		if #picked == 0 and from then
+			for route in sel.tracks:routelist ():iter () do
+				local track = route:to_track ()
+				if not track:isnil () then
+					for r in track:playlist ():regions_touched (from, to):iter () do picked[#picked + 1] = r end
+				end
+			end
+		end
 		local groups = {}
-		for r in Editor:get_selection ().regions:regionlist ():iter () do
+		for _, r in ipairs (picked) do
 			if r:to_midiregion ():isnil () then
 				fail ("'" .. r:name () .. "' is not a MIDI region.\nmuselink writes notes: select MIDI regions.")
 			end
@@ -55,7 +76,8 @@ function factory () return function ()
 			table.insert (group.regions, r)
 		end
 		if #groups == 0 then
-			fail ("Select one or more MIDI regions first (click a region; Ctrl+click adds more).")
+			fail ("Select one or more MIDI regions first (click a region; Ctrl+click adds more),\n"
+				.. "or a time range on MIDI tracks.")
 		end
 		for _, g in ipairs (groups) do
 			table.sort (g.regions, function (a, b) return a:position ():ticks () < b:position ():ticks () end)
@@ -68,10 +90,14 @@ function factory () return function ()
 		local tm = Temporal.TempoMap.read ()
 		local first = g.regions[1]:position ()
 		local bbt = tm:bbt_at (first)
-		g.origin = ticks (tm:quarters_at_bbt (Temporal.BBT_TIME (bbt.bars, 1, 0)))
 		g.bpm = tm:tempo_at (first):quarter_notes_per_minute ()
 		local meter = tm:meter_at (first)
 		g.meter = { math.floor (meter:divisions_per_bar () + 0.5), math.floor (meter:note_value () + 0.5) }
+		if Temporal.BBT_TIME then -- the bar line at or before the first region
+			g.origin = ticks (tm:quarters_at_bbt (Temporal.BBT_TIME (bbt.bars, 1, 0)))
+		else
+			g.origin = first:ticks () - (bbt.beats - 1) * TPB * 4 // g.meter[2] - bbt.ticks
+		end
 		g.notes, g.clip = {}, { first:ticks () - g.origin, 0 }
 		for _, r in ipairs (g.regions) do
 			local pos = r:position ():ticks ()
@@ -95,8 +121,13 @@ function factory () return function ()
 		local bar = TPB * 4 * g.meter[1] // g.meter[2]
 		local first = g.clip[1] // bar + 1
 		local last = math.max (first, math.ceil (g.clip[2] / bar))
-		local lo, hi = last, last -- infill: the middle bars of the region by default
+		local lo, hi = last, last -- infill: the bars of the selected range, else the region's middle bars
 		if last - first >= 2 then lo, hi = first + 1, last - 1 end
+		local from, to = time_range ()
+		if from and from:ticks () - g.origin < g.clip[2] and to:ticks () - g.origin > g.clip[1] then
+			lo = math.max (first, (from:ticks () - g.origin) // bar + 1)
+			hi = math.min (last, math.max (lo, math.ceil ((to:ticks () - g.origin) / bar)))
+		end
 		local fields = {
 			continue = {
 				{ type = "number", key = "bars", title = "Bars to add", min = 1, max = 32, step = 1, digits = 0, default = 2 },
@@ -139,7 +170,13 @@ function factory () return function ()
 	end
 
 	-- run `muselink midi clip` on the request; returns the answer's text or fails with muselink's message
-	local function call_muselink (text)
+	local function call_muselink (text, started)
+		if not (io and io.popen and os) then
+			fail ("Ardour runs this script sandboxed (no io.popen), so it cannot reach muselink.\n"
+				.. "Turn off the 'sandbox-all-lua-scripts' preference and restart Ardour.")
+		end
+		local left = TIMEOUT - (ARDOUR.LuaAPI.monotonic_time () - started) / 1e6
+		if left < 2 then fail ("muselink took longer than " .. TIMEOUT .. " s in all; nothing was added.") end
 		local dir = os.getenv ("TMPDIR") or os.getenv ("TEMP") or "/tmp"
 		local base = ARDOUR.LuaAPI.build_filename (dir, string.format ("muselink-ardour-%d-%d", os.time (), math.random (1, 1000000000)))
 		local req, ans = base .. ".json", base .. ".answer.json"
@@ -150,7 +187,7 @@ function factory () return function ()
 		local argv = {}
 		for _, a in ipairs (COMMAND) do argv[#argv + 1] = quote (a) end
 		local line = table.concat (argv, " ") .. " midi clip " .. quote (req) .. " -o " .. quote (ans)
-			.. " --timeout 3 --deadline " .. TIMEOUT .. " 2>&1"
+			.. " --timeout 3 --deadline " .. string.format ("%.1f", left) .. " 2>&1"
 		if WINDOWS then line = '"' .. line .. '"' end
 		local p = io.popen (line)
 		local output = p and p:read ("a") or ""
@@ -201,8 +238,9 @@ function factory () return function ()
 		for _, g in ipairs (groups) do read_group (g) end
 		local params = ask (groups[1])
 		if not params then return nil end
+		local started = ARDOUR.LuaAPI.monotonic_time () -- all calls together stay within TIMEOUT
 		local answers = {}
-		for i, g in ipairs (groups) do answers[i] = parse (call_muselink (request (g, params))) end
+		for i, g in ipairs (groups) do answers[i] = parse (call_muselink (request (g, params), started)) end
 		local regions = {}
 		for i, g in ipairs (groups) do regions[i] = answer_region (g, answers[i]) end
 		local undo = {}
