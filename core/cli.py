@@ -11,7 +11,8 @@ from pathlib import Path
 from . import __version__
 from .config import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_QUEUED, DaemonConfig, default_endpoint, parse_lanes, parse_size
 
-HOSTS = {"krita": "muselink.host_addons.krita.installer", "blender": "muselink.host_addons.blender.installer"}
+HOSTS = {"krita": "muselink.host_addons.krita.installer", "blender": "muselink.host_addons.blender.installer",
+         "ardour": "muselink.host_addons.ardour.installer"}
 
 
 class CliError(Exception):
@@ -232,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--profile", help="Krita: the resource folder (default: the user's)")
         p.add_argument("--blender", help="Blender: path to the blender executable (default: on PATH)")
         p.add_argument("--user-resources", help="Blender: BLENDER_USER_RESOURCES folder to install into")
+        p.add_argument("--ardour-config", help="Ardour: its configuration folder, e.g. ~/.config/ardour8 "
+                                               "(default: every Ardour 7 and 8 folder)")
         p.set_defaults(func=cmd_install, action=action)
 
     from .registry import Registry

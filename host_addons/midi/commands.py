@@ -1,4 +1,4 @@
-"""``muselink midi bridge|continue|infill|watch|ports``: the DAW bridge's command line.
+"""``muselink midi bridge|continue|infill|clip|watch|ports``: the DAW bridge's command line.
 
 A muselink plugin (listed in ``DEFAULT_PLUGINS``) that only adds sub-commands; cheap to import:
 mido, rtmidi and the bridge client load inside the handlers.
@@ -149,6 +149,50 @@ def cmd_infill(args) -> int:
                                                  _params(args), args.job_timeout))
 
 
+def cmd_clip(args) -> int:
+    """JSON request in, JSON answer out (see :mod:`.clip`); all of it within ``--deadline`` seconds, because
+    the DAW waits for this process (Ardour's Lua blocks its GUI on it)."""
+    import os
+    import threading
+    import time
+    from pathlib import Path
+
+    from muselink.bridge.client import DaemonUnavailable, JobFailed
+
+    from .clip import answer_text, parse_request, run_clip
+
+    def give_up() -> None:
+        print(f"muselink midi: error: no answer within {args.deadline:g} s; is the daemon busy? "
+              "(muselink status)", file=sys.stderr, flush=True)
+        os._exit(124)
+
+    started = time.monotonic()
+    watchdog = threading.Timer(args.deadline, give_up)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        req = parse_request(json.loads(Path(args.request).read_text()))
+    except FileNotFoundError:
+        raise _Fail(f"request file not found: {args.request}") from None
+    except json.JSONDecodeError as exc:
+        raise _Fail(f"{args.request} is not valid JSON: {exc}") from None
+    except ValueError as exc:
+        raise _Fail(str(exc)) from None
+    with _client(args, "midi-clip") as client:
+        try:
+            client.hello(timeout=min(args.timeout, args.deadline))
+            ans = run_clip(client, req, timeout=max(1.0, args.deadline - (time.monotonic() - started) - 0.5))
+        except (DaemonUnavailable, JobFailed, ValueError) as exc:
+            raise _Fail(str(exc)) from None
+    out = Path(args.output)
+    tmp = out.with_name(out.name + ".part")
+    tmp.write_text(answer_text(ans))
+    tmp.replace(out)
+    watchdog.cancel()
+    print(f"{args.output}  ({ans['name']}, {len(ans['notes'])} notes)")
+    return 0
+
+
 def cmd_watch(args) -> int:
     from muselink.bridge.client import DaemonUnavailable
 
@@ -238,6 +282,14 @@ def muselink_add_commands(subparsers) -> None:
     p.add_argument("--job-timeout", type=float, default=300.0)
     _sampling(p, bars=False)
     p.set_defaults(func=_guard(cmd_infill))
+
+    p = sub.add_parser("clip", help="one DAW clip as JSON in, the answer clip as JSON out (for DAW scripts)")
+    _endpoint(p)
+    p.add_argument("request", help="request JSON: action, notes, clip span, params (see docs/daw.md)")
+    p.add_argument("-o", "--output", required=True, help="where to write the answer JSON")
+    p.add_argument("--deadline", type=float, default=60.0,
+                   help="give up (exit 124) after this many seconds in all (default 60)")
+    p.set_defaults(func=_guard(cmd_clip))
 
     p = sub.add_parser("watch", help="drop folder: answer each new .mid with <name>.muselink.mid beside it")
     _endpoint(p)

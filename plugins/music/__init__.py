@@ -2,7 +2,9 @@
 
 * ``music.continue`` — notes/MIDI in → the next N bars in the input's key, meter and tempo;
 * ``music.generate`` — from nothing, with key, meter, tempo, length and style (chorale/folk);
-* ``music.infill`` — regenerate a span of bars given the bars before and after it.
+* ``music.infill`` — regenerate a span of bars given the bars before and after it;
+* ``music.variation`` — a new take of the input: same key, meter and rhythm, new pitches for
+  ``1 - similarity`` of its notes.
 
 Output payloads: ``notes`` (NotesData of only the new notes, in the input's ticks/ppq) and ``midi``
 (a standard MIDI file of the same notes whose text event carries the provenance). Cheap to import:
@@ -107,7 +109,7 @@ def run_continue(inputs: dict, params: dict, ctx) -> JobOutput:
     eng = load_engine(ctx)
     ctx.progress(0.1, "continuing")
     out, info = eng.continue_(notes, params["bars"], params["temperature"], params["top_p"], seed,
-                              check=ctx.check_cancelled)
+                              check=ctx.check_cancelled, after_tick=params["after_tick"])
     return _output("music.continue", out, params, seed, eng, info)
 
 
@@ -140,6 +142,17 @@ def run_infill(inputs: dict, params: dict, ctx) -> JobOutput:
     return _output("music.infill", out, params, seed, eng, info)
 
 
+def run_variation(inputs: dict, params: dict, ctx) -> JobOutput:
+    _one_thread()
+    notes = _input(inputs)
+    seed = _seed(params)
+    eng = load_engine(ctx)
+    ctx.progress(0.1, "varying")
+    out, info = eng.vary(notes, params["similarity"], params["temperature"], params["top_p"], seed,
+                         check=ctx.check_cancelled)
+    return _output("music.variation", out, params, seed, eng, info)
+
+
 SAMPLING = (
     Param("temperature", "float", 0.9, "randomness (0 = always the most likely token)", 0.0, 2.0),
     Param("top_p", "float", 0.95, "nucleus sampling: keep the most likely tokens up to this probability", 0.05, 1.0),
@@ -154,7 +167,10 @@ def muselink_capabilities():
         Capability(
             name="music.continue", summary="Continue a melody or chorale for the next N bars (muselink's own model).",
             run=run_continue, lane="interactive", available=unavailable, inputs=NOTES_IN, outputs=("notes", "midi"),
-            params=(Param("bars", "int", 2, "bars to add after the input", 1, 32), *SAMPLING)),
+            params=(Param("bars", "int", 2, "bars to add after the input", 1, 32),
+                    Param("after_tick", "int", 0, "start no earlier than this tick, e.g. the end of a DAW clip "
+                          "that ends in a rest (0 = right after the last note)", 0, 2**31 - 1),
+                    *SAMPLING)),
         Capability(
             name="music.generate", summary="Generate a melody (folk) or four-part chorale from nothing.",
             run=run_generate, lane="interactive", available=unavailable, inputs=(), outputs=("notes", "midi"),
@@ -170,6 +186,12 @@ def muselink_capabilities():
             params=(Param("from_bar", "int", 2, "first bar to regenerate (1 = the first bar)", 1, 10000),
                     Param("to_bar", "int", 0, "last bar to regenerate, inclusive (0 = from_bar + bars - 1)", 0, 10000),
                     Param("bars", "int", 1, "span length when to_bar is 0", 1, 32),
+                    *SAMPLING)),
+        Capability(
+            name="music.variation", summary="A new take of a phrase: same key, meter and rhythm, different notes.",
+            run=run_variation, lane="interactive", available=unavailable, inputs=NOTES_IN, outputs=("notes", "midi"),
+            params=(Param("similarity", "float", 0.5, "share of the notes kept as they are (0 = every pitch new, "
+                          "1 = the input unchanged)", 0.0, 1.0),
                     *SAMPLING)),
     ]
 

@@ -69,7 +69,7 @@ def write(checkpoint: Path, split_counts: dict | None = None, source_lines: list
     lines = [
         "# muselink music model — model card", "",
         "A small decoder-only Transformer that muselink trains itself on the music21 corpus; it powers",
-        "`music.continue`, `music.generate` and `music.infill` (see docs/music.md).", "",
+        "`music.continue`, `music.generate`, `music.infill` and `music.variation` (see docs/music.md).", "",
         "## Checkpoint",
         f"- file: `{checkpoint.name}` ({size_mb:.1f} MB, float16 weights)",
         f"- sha256: `{sha256(checkpoint)}`",

@@ -118,9 +118,11 @@ class Engine:
 
     # --- capabilities --------------------------------------------------------------------------
     def continue_(self, notes: NotesData, bars: int, temperature: float, top_p: float, seed: int,
-                  check=None) -> tuple[NotesData, dict]:
+                  check=None, after_tick: int = 0) -> tuple[NotesData, dict]:
+        """The next ``bars`` bars after the input's last note, or after ``after_tick`` when that is later
+        (a DAW clip that ends in a rest continues after the clip, not after its last note)."""
         triples, key, style, frame, g = self._read(notes)
-        end_tick = max(s + d for s, d, _ in triples)
+        end_tick = max(max(s + d for s, d, _ in triples), after_tick)
         first_bar = int(min(s for s, _, _ in triples) // frame.bar_ticks)
         open_bar = math.ceil(end_tick / frame.bar_ticks - 1e-9)  # first bar line at/after the input's end
         ctx_bar = max(first_bar, open_bar - CONTEXT_BARS)
@@ -147,6 +149,20 @@ class Engine:
         new = self._to_notes(states[0], frame, 0, 0, bars * frame.bar_ticks, ())
         out = NotesData(notes=tuple(new), ppq=ppq, bpm=bpm, time_signature=ts, key=key.name)
         return out, {"key": key.name, "style": style, "end_tick": round(bars * frame.bar_ticks)}
+
+    def vary(self, notes: NotesData, similarity: float, temperature: float, top_p: float, seed: int,
+             check=None) -> tuple[NotesData, dict]:
+        """The same notes (times, lengths, velocities) with new pitches for ``1 - similarity`` of them."""
+        from .variation import phrase_tokens, vary
+
+        _, key, style, frame, _ = self._read(notes)
+        slots = phrase_tokens(notes, frame.shift, self.voc)
+        out, how = vary(self.model, self.voc, self.voc.prefix(style, key.mode), slots, notes, key, frame.shift,
+                        similarity, temperature, top_p, seed, check=check)
+        end = max(n.start + n.duration for n in notes.notes)
+        return out, {"key": key.name, "style": style, "changed": len(how["changed"]), "candidates": how["candidates"],
+                     "key_kept": how["key_kept"], "start_tick": 0,
+                     "end_tick": round(math.ceil(end / frame.bar_ticks - 1e-9) * frame.bar_ticks)}
 
     def infill(self, notes: NotesData, first: int, last: int, temperature: float, top_p: float, seed: int,
                check=None) -> tuple[NotesData, dict]:
