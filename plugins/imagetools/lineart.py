@@ -63,7 +63,7 @@ def ridges(edges: torch.Tensor) -> torch.Tensor:
 
 def draw(edges: np.ndarray, threshold: float, thickness: float, device="cpu") -> np.ndarray:
     """Edge probabilities (HxW float32) → line alpha (HxW uint8)."""
-    e = torch.from_numpy(np.ascontiguousarray(edges, np.float32))[None, None].to(device)
+    e = torch.from_numpy(np.array(edges, np.float32))[None, None].to(device)  # a writable copy
     thin = (ridges(e) & (e > threshold)).float()
     sigma = thickness / 2
     gain = sigma * math.sqrt(2 * math.pi) * math.exp(0.5)  # a 1-px line's profile is >= 1 over `thickness` px
