@@ -60,7 +60,7 @@ UPSCALE = Capability(
     params=(Param("scale", "int", 2, "enlargement factor: the result is exactly scale x the input", 2, 4),
             Param("model", "choice", "fast", "fast (small network), photo (Real-ESRGAN x4plus: most detail, slowest) "
                   "or art (x4plus-anime: painted and drawn pictures)", choices=UPSCALE_MODELS),
-            Param("tile", "int", 192, "tile side in input pixels (smaller = less memory, a little slower)", 32, 1024),
+            Param("tile", "int", 256, "tile side in input pixels (smaller = less memory, a little slower)", 32, 1024),
             Param("runtime", "choice", "auto", "auto (ncnn on the CPU, torch on a GPU), ncnn or torch",
                   choices=("auto", "ncnn", "torch"))))
 
@@ -81,7 +81,7 @@ LINEART = Capability(
     run=run_lineart, lane="heavy", available=lineart_unavailable, outputs=("image",),
     inputs=(IMAGE_IN,),
     params=(Param("threshold", "float", 0.5, "edge strength (0-1) a line needs; higher = fewer lines", 0.0, 0.99),
-            Param("thickness", "float", 2.0, "line width in pixels of the result", 1.0, 32.0),
+            Param("thickness", "float", 2.0, "line width in pixels of the result", 1.0, 16.0),
             Param("size", "int", 1024, "working resolution (longest side) for finding edges; smaller = simpler, "
                   "bolder structure. The result keeps the input's size", 64, 4096),
             Param("color", "str", "#000000", "line colour, #rrggbb")))

