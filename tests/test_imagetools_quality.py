@@ -2,7 +2,8 @@
 
 Figures seen when these were written (docs/image-tools.md keeps them): upscale x4 of 64² crops — VGG distance
 fast model 0.258 vs bicubic 0.279 (astronaut), photo model 0.156 vs 0.217 (coffee); PSNR 1.1 and 0.4 dB below
-bicubic. Horse-shaped cat fur on grass: IoU 0.99 (0.97 without refinement). Line art vs Sobel: r = 0.45-0.75.
+bicubic. Horse-shaped cat fur on grass: IoU 0.99 (0.97 without refinement). Line art vs Sobel: r = 0.76
+(astronaut, camera); precision against Canny 0.88/0.78 (chance 0.40/0.16), Canny recall 0.67/0.87.
 """
 from __future__ import annotations
 
@@ -78,8 +79,8 @@ def test_general_cutout_recovers_a_composited_object_and_refinement_helps():
 
 @pytest.mark.parametrize("name", ["astronaut", "camera"])
 def test_line_art_follows_the_photos_edges(name):
-    """Line alpha correlates with the Sobel edge magnitude (r > 0.4; ~0 for the lines turned 180°), and most
-    line pixels lie within 2 px of a Canny edge (far above the chance level)."""
+    """Line alpha correlates with the Sobel edge magnitude (r > 0.5; ~0 for the lines turned 180°); most line
+    pixels lie within 2 px of a Canny edge (far above chance) and most Canny edges within 2 px of a line."""
     from scipy import ndimage as ndi
     from skimage import color, feature, filters
 
@@ -92,9 +93,12 @@ def test_line_art_follows_the_photos_edges(name):
 
     r = np.corrcoef(blur(lines), blur(filters.sobel(gray)))[0, 1]
     r_turned = np.corrcoef(blur(lines[::-1, ::-1]), blur(filters.sobel(gray)))[0, 1]
-    near = ndi.binary_dilation(feature.canny(gray, sigma=2), iterations=2)
+    canny = feature.canny(gray, sigma=2)
+    near = ndi.binary_dilation(canny, iterations=2)
     drawn = lines > 0.5
     precision = (drawn & near).sum() / drawn.sum()
-    figures = f"r {r:.3f} (turned {r_turned:.3f}); precision {precision:.3f} vs chance {near.mean():.3f}"
-    assert r > 0.4 and abs(r_turned) < 0.15, figures
-    assert precision > 0.8 and precision > 2 * near.mean(), figures
+    recall = (canny & ndi.binary_dilation(drawn, iterations=2)).sum() / canny.sum()
+    figures = (f"r {r:.3f} (turned {r_turned:.3f}); precision {precision:.3f} vs chance {near.mean():.3f}; "
+               f"Canny recall {recall:.3f}")
+    assert r > 0.5 and abs(r_turned) < 0.15, figures
+    assert precision > 0.7 and precision > 2 * near.mean() and recall > 0.6, figures

@@ -3,8 +3,9 @@
 1. HED (:mod:`.hed`) runs at a working resolution (``size``, longest side) in overlapping tiles, so any picture
    fits in memory; the working size sets how much detail counts as an edge.
 2. Lines are drawn at full size, tile by tile: the edge map is upsampled (bilinear), thinned to its ridges
-   (non-maximum suppression across the edge, as Canny does), kept where stronger than ``threshold``, and
-   drawn with a round, antialiased pen ``thickness`` pixels wide.
+   (non-maximum suppression across the edge, as Canny does), kept where stronger than ``threshold`` or
+   connected to such a ridge and above half of it (Canny's hysteresis), and drawn with a round, antialiased
+   pen ``thickness`` pixels wide.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from .tiles import run_tiled
 
 HED_TILE, HED_PAD = 512, 96  # with 96 px of context, tiles reproduce the whole-picture edges exactly
 DRAW_TILE = 1024
+LINK_REACH = 24  # hysteresis steps (pixels along a line)
 
 
 def network(ctx) -> hed.HED:
@@ -42,29 +44,46 @@ def gaussian(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 def ridges(edges: torch.Tensor) -> torch.Tensor:
-    """Where ``edges`` (1x1xHxW) is a local maximum across the edge direction (4 quantised directions)."""
+    """Where ``edges`` (1x1xHxW) is a local maximum across the line (non-maximum suppression, as in Dollár's
+    structured-edge NMS): the line's normal is the Hessian's most-curved direction, and each pixel is compared
+    with the bilinearly interpolated values one pixel away on both sides along it."""
     smooth = gaussian(edges, 1.0)
     p = F.pad(smooth, (1, 1, 1, 1), mode="replicate")
-    gx = p[..., 1:-1, 2:] - p[..., 1:-1, :-2]
-    gy = p[..., 2:, 1:-1] - p[..., :-2, 1:-1]
-    angle = torch.remainder(torch.atan2(gy, gx), math.pi)
-    sector = torch.remainder(torch.round(angle / (math.pi / 4)), 4).long()  # 0: x, 1: diagonal, 2: y, 3: anti-diagonal
+    c = p[..., 1:-1, 1:-1]
+    exx = p[..., 1:-1, 2:] - 2 * c + p[..., 1:-1, :-2]
+    eyy = p[..., 2:, 1:-1] - 2 * c + p[..., :-2, 1:-1]
+    exy = (p[..., 2:, 2:] - p[..., 2:, :-2] - p[..., :-2, 2:] + p[..., :-2, :-2]) / 4
+    normal = 0.5 * torch.atan2(2 * exy, exx - eyy) + math.pi / 2  # eigenvector of the most negative eigenvalue
     h, w = smooth.shape[-2:]
-
-    def at(dy: int, dx: int) -> torch.Tensor:
-        return p[..., 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
-
-    keep = torch.zeros_like(smooth, dtype=torch.bool)
-    for s, (dy, dx) in enumerate(((0, 1), (1, 1), (1, 0), (1, -1))):
-        keep |= (sector == s) & (smooth >= at(dy, dx)) & (smooth >= at(-dy, -dx))
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32, device=edges.device),
+                            torch.arange(w, dtype=torch.float32, device=edges.device), indexing="ij")
+    keep = torch.ones_like(smooth, dtype=torch.bool)
+    for sign in (1.0, -1.0):
+        x = xs + sign * torch.cos(normal[0, 0])
+        y = ys + sign * torch.sin(normal[0, 0])
+        grid = torch.stack([2 * x / max(w - 1, 1) - 1, 2 * y / max(h - 1, 1) - 1], dim=-1)[None]
+        keep &= smooth >= F.grid_sample(smooth, grid, mode="bilinear", padding_mode="border", align_corners=True)
     return keep
+
+
+def linked(ridge: torch.Tensor, e: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Hysteresis as in Canny: ridge pixels above ``threshold``, plus weaker ones (above half of it) connected to
+    them within :data:`LINK_REACH` steps, so lines do not break into dashes where the edge fades a little."""
+    strong = ridge & (e > threshold)
+    weak = ridge & (e > threshold / 2)
+    for _ in range(LINK_REACH):
+        grown = (F.max_pool2d(strong.float(), 3, 1, 1) > 0) & weak
+        if torch.equal(grown | strong, strong):
+            break
+        strong = strong | grown
+    return strong
 
 
 def draw(edges: np.ndarray, threshold: float, thickness: float, device="cpu") -> np.ndarray:
     """Edge probabilities (HxW float32) → line alpha (HxW uint8): ridges stronger than ``threshold`` inked with a
     round pen ``thickness`` pixels wide, antialiased (each pixel takes the pen's coverage at its distance)."""
     e = torch.from_numpy(np.array(edges, np.float32))[None, None].to(device)  # a writable copy
-    thin = (ridges(e) & (e > threshold)).float()
+    thin = linked(ridges(e), e, threshold).float()
     radius = thickness / 2
     reach = math.ceil(radius + 0.5)
     h, w = thin.shape[-2:]
@@ -100,7 +119,7 @@ def run(inputs: dict, params: dict, ctx) -> JobOutput:
     ctx.progress(0.9, f"drawing lines at {width}x{height}")
     lines = np.zeros((height, width, 1), np.uint8)
     sx, sy = ww / width, wh / height
-    margin = math.ceil(params["thickness"] / 2) + 6  # the pen, and the ridge test's 3x3 smoothing
+    margin = math.ceil(params["thickness"] / 2) + 6 + LINK_REACH  # pen, ridge smoothing, hysteresis reach
 
     def paint(region: np.ndarray, t) -> np.ndarray:
         box = (t.px0 * sx, t.py0 * sy, t.px1 * sx, t.py1 * sy)
