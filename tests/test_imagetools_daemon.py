@@ -84,6 +84,7 @@ def test_lineart_through_the_daemon_is_lines_on_transparent(shared_client):
 @pytest.mark.parametrize(("capability", "params", "inputs", "match"), [
     ("image.upscale", {"scale": 5}, {}, "bad_parameter: parameter 'scale' must be between 2 and 4"),
     ("image.upscale", {"model": "dream"}, {}, "parameter 'model' must be one of fast, photo, art"),
+    ("image.upscale", {"tile": 16}, {}, "parameter 'tile' must be 0 \\(automatic\\) or at least 32"),
     ("image.upscale", {}, {"mask": np.zeros((10, 10, 1), np.uint8) + 255}, "input 'mask' is 10x10 but the image is 48x40"),
     ("image.cutout", {"feather": -1}, {}, "parameter 'feather' must be between"),
     ("image.lineart", {"color": "blue"}, {}, "parameter 'color' must be #rrggbb"),

@@ -60,7 +60,8 @@ UPSCALE = Capability(
     params=(Param("scale", "int", 2, "enlargement factor: the result is exactly scale x the input", 2, 4),
             Param("model", "choice", "fast", "fast (small network), photo (Real-ESRGAN x4plus: most detail, slowest) "
                   "or art (x4plus-anime: painted and drawn pictures)", choices=UPSCALE_MODELS),
-            Param("tile", "int", 256, "tile side in input pixels (smaller = less memory, a little slower)", 32, 1024),
+            Param("tile", "int", 0, "tile side in input pixels (0 = automatic: 256 for fast, 128 for photo/art, "
+                  "about 1 GB of memory; smaller = less memory, a little slower)", 0, 1024),
             Param("runtime", "choice", "auto", "auto (ncnn on the CPU, torch on a GPU), ncnn or torch",
                   choices=("auto", "ncnn", "torch"))))
 

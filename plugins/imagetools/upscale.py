@@ -30,13 +30,16 @@ class Model(NamedTuple):
     summary: str
     pad: int  # tile context in input pixels, measured: tiled and whole-picture results then differ by <= 1
     #           grey level (SRVGGNetCompact, 18 convolutions) or a few at worst (RRDBNet's far larger field)
+    tile: int  # default tile side: peak memory about 0.3 GB (fast, 256) and 1 GB (RRDBNet, 128) measured on ncnn
 
 
 MODELS = {
-    "fast": Model("realesr-animevideov3-x4", "SRVGGNetCompact", "small and fast; clean lines, flattens fine texture", 12),
-    "photo": Model("realesrgan-x4plus", "RRDBNet (23 blocks)", "general photos; the slowest, most detail", 32),
-    "art": Model("realesrgan-x4plus-anime", "RRDBNet (6 blocks)", "painted and drawn art, anime", 32),
+    "fast": Model("realesr-animevideov3-x4", "SRVGGNetCompact", "small and fast; clean lines, flattens fine texture",
+                  12, 256),
+    "photo": Model("realesrgan-x4plus", "RRDBNet (23 blocks)", "general photos; the slowest, most detail", 32, 128),
+    "art": Model("realesrgan-x4plus-anime", "RRDBNet (6 blocks)", "painted and drawn art, anime", 32, 128),
 }
+MIN_TILE = 32
 NETWORK_SCALE = 4
 
 
@@ -171,6 +174,9 @@ def run(inputs: dict, params: dict, ctx) -> JobOutput:
     rgb, alpha = split_alpha(image)
     height, width = rgb.shape[:2]
     scale, model = params["scale"], params["model"]
+    tile = params["tile"] or MODELS[model].tile
+    if tile < MIN_TILE:
+        raise ValueError(f"parameter 'tile' must be 0 (automatic) or at least {MIN_TILE}, got {tile}")
     weights = mask_weights(inputs.get("mask"), height, width)
     if weights is not None and weights.max() <= 0:
         raise ValueError("input 'mask' is empty: nothing would be upscaled")
@@ -181,11 +187,11 @@ def run(inputs: dict, params: dict, ctx) -> JobOutput:
     def on_tile(done: int, total: int) -> None:
         ctx.progress(done / total, f"tile {done}/{total}", done, total)
 
-    out = upscale_rgb(rgb, scale, net, params["tile"], MODELS[model].pad, weights, on_tile)
+    out = upscale_rgb(rgb, scale, net, tile, MODELS[model].pad, weights, on_tile)
     if alpha is not None:
         alpha = resize(alpha, width * scale, height * scale)
     meta = {"model": f"Real-ESRGAN {MODELS[model].file} ({MODELS[model].arch})",
             "model_hash": files.file_hash(files.path(files.REALESRGAN, model_files(model)[1])),
-            "runtime": runtime, "device": getattr(net, "device", "cpu"), "scale": scale,
+            "runtime": runtime, "device": getattr(net, "device", "cpu"), "scale": scale, "tile": tile,
             "size": f"{width * scale}x{height * scale}"}
     return JobOutput(payloads={"image": ImageData.from_numpy(join_alpha(out, alpha))}, meta=meta)
