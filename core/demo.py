@@ -90,7 +90,7 @@ def run_demo(out_dir: Path) -> int:
 
 
 def demo_extras() -> list:
-    """Extra demo steps contributed by optional capabilities (music …); each returns written paths."""
+    """Extra demo steps contributed by optional capabilities (music, image tools …); each returns written paths."""
     extras = []
     try:
         from muselink.plugins.music.demo import demo_step
@@ -98,4 +98,7 @@ def demo_extras() -> list:
         pass
     else:
         extras.append(demo_step)
+    from muselink.plugins.imagetools.demo import demo_step as image_tools_step
+
+    extras.append(image_tools_step)
     return extras
