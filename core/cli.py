@@ -26,7 +26,7 @@ def _setup_logging(level: str) -> None:
 def cmd_serve(args) -> int:
     from .daemon import Daemon
 
-    lanes = dict(item.split("=") for item in args.lanes.split(",")) if args.lanes else {"interactive": 2, "heavy": 1}
+    lanes = dict(item.split("=") for item in args.lanes.split(",")) if args.lanes else {"interactive": 2, "heavy": 1, "text": 1}
     config = DaemonConfig(endpoint=args.endpoint, device=args.device,
                           model_memory_bytes=parse_size(args.model_memory) if args.model_memory else 0,
                           max_message_bytes=parse_size(args.max_message_size),
@@ -95,6 +95,7 @@ def parse_params(items: list[str]) -> dict:
 def cmd_run(args) -> int:
     from muselink.bridge.client import DaemonUnavailable, JobFailed
     from muselink.bridge import protocol as P
+    from muselink.bridge.payloads import BlobData
 
     from .files import natural_suffix, read_image, read_input, save_payload, transparent_mask
 
@@ -140,6 +141,14 @@ def cmd_run(args) -> int:
     outputs = list(result.payloads.items())
     if not outputs:
         raise CliError(f"{args.capability} returned no output")
+    if args.output is None:  # text results print; anything else needs a file
+        for name, payload in outputs:
+            if not (isinstance(payload, BlobData) and payload.media_type.startswith("text/plain")):
+                raise CliError(f"{args.capability} returned '{name}' ({payload.kind}); give -o/--output to save it")
+            print(payload.to_bytes().decode("utf-8"))
+        if args.meta:
+            print(json.dumps(result.meta, indent=1, default=str))
+        return 0
     out = Path(args.output)
     for i, (name, payload) in enumerate(outputs):  # the first output takes -o; others go beside it
         path = out if i == 0 else out.with_name(f"{out.stem}.{name}{natural_suffix(payload)}")
@@ -177,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
     p.add_argument("--model-memory", default="", help="model cache budget, e.g. 8G (default: half of RAM)")
     p.add_argument("--max-message-size", default=str(DEFAULT_MAX_MESSAGE_BYTES), help="refuse bigger messages, e.g. 512M")
-    p.add_argument("--lanes", default="", help="lane=workers,... (default interactive=2,heavy=1)")
+    p.add_argument("--lanes", default="", help="lane=workers,... (default interactive=2,heavy=1,text=1)")
     p.add_argument("--curve-secret", default=None, help="CurveZMQ secret key file; required to bind a non-loopback address")
     p.add_argument("--curve-clients", default=None, help="folder of authorised client public keys (CurveZMQ)")
     p.set_defaults(func=cmd_serve)
@@ -195,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", "-i", help="image (png/jpg/…) or MIDI file")
     p.add_argument("--style-image", help="style picture for style capabilities")
     p.add_argument("--mask", help="mask image (white = change); for inpaint, default is the input's transparent pixels")
-    p.add_argument("--output", "-o", required=True)
+    p.add_argument("--output", "-o", help="file for the first output (others go beside it); text prints without it")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="capability parameter (repeatable)")
     p.add_argument("--job-timeout", type=float, default=None, help="cancel the job after this many seconds")
     p.add_argument("--meta", action="store_true", help="print the result's metadata as JSON")

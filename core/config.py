@@ -35,7 +35,7 @@ class DaemonConfig:
     device: str = "auto"
     model_memory_bytes: int = 0  # 0 = automatic (half of RAM)
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    lanes: dict = field(default_factory=lambda: {"interactive": 2, "heavy": 1})
+    lanes: dict = field(default_factory=lambda: {"interactive": 2, "heavy": 1, "text": 1})
     config_dir: Path = field(default_factory=config_dir)
     curve_secret_key: str | None = None  # path to a CurveZMQ secret key file
     curve_clients_dir: str | None = None  # folder of authorised client public keys

@@ -8,4 +8,5 @@ DEFAULT_PLUGINS = (
     "muselink.host_addons.midi.commands",
     "muselink.plugins.diffusion",
     "muselink.plugins.vgg",
+    "muselink.plugins.text",
 )
