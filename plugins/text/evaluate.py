@@ -50,7 +50,11 @@ def distinct_2(words: list[str]) -> float:
 
 
 def check_lyrics(notes: NotesData, midi: bytes) -> tuple[int, int]:
-    """(melody notes carrying exactly one event with exactly one pyphen syllable, melody notes)."""
+    """(melody notes that carry exactly one syllable, melody notes), read back from the MIDI file.
+
+    A note counts when it has exactly one lyric event and the word its event belongs to (events
+    ending in "-" continue into the next note) has, by pyphen, exactly as many syllables as notes.
+    """
     from muselink.core.midifile import lyrics_of
 
     from .lyrics import melody
@@ -61,9 +65,20 @@ def check_lyrics(notes: NotesData, midi: bytes) -> tuple[int, int]:
     for tick, text in lyrics_of(midi):
         events.setdefault(tick, []).append(text)
     tune = melody(notes)
-    good = sum(1 for n in tune if len(events.get(n.start, [])) == 1 and syl.count(events[n.start][0].rstrip("-")) == 1)
-    extra = sum(len(v) for v in events.values()) - sum(len(events.get(n.start, [])) for n in tune)
-    return good - max(0, extra), len(tune)
+    good, word = 0, []  # word: the notes' events of the word being read
+    for n in tune:
+        texts = events.get(n.start, [])
+        if len(texts) != 1:
+            word = []
+            continue
+        word.append(texts[0])
+        if not texts[0].endswith("-"):
+            whole = "".join(t.rstrip("-") for t in word)
+            good += len(word) if syl.count(whole) == len(word) else 0
+            word = []
+    on_notes = {n.start for n in tune}
+    stray = sum(len(v) for tick, v in events.items() if tick not in on_notes)
+    return max(0, good - stray), len(tune)
 
 
 def eval_lyrics(model, seeds: int = 50) -> dict:
