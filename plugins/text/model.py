@@ -26,7 +26,6 @@ import numpy as np
 from muselink.core.config import cache_dir
 
 from .clip import bytes_to_unicode
-from .convert import GGUF_NAME, gguf_path
 
 MODEL_NAME = "SmolLM2-135M-Instruct"
 PRECISION = "int8"
@@ -59,6 +58,8 @@ def _source_id(path: str, size: int, mtime: int) -> str:
 
 
 def source_id() -> str:
+    from .convert import gguf_path  # imported late: `python -m ...convert` must not find it imported already
+
     path = gguf_path()
     stat = path.stat()
     return _source_id(str(path), stat.st_size, stat.st_mtime_ns)
@@ -90,6 +91,8 @@ def ensure_converted(precision: str = PRECISION, check: Callable[[], None] = lam
                      report: Callable[[str], None] = lambda msg: None) -> Path:
     """The converted model's folder, converting the GGUF first if needed. ``check`` raises to cancel
     (the conversion subprocess is then stopped and nothing is left behind)."""
+    from .convert import GGUF_NAME
+
     out = model_dir(precision)
     if (out / "genai_config.json").exists():
         return out
