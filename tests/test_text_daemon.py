@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -136,3 +137,16 @@ def test_a_ban_list_in_the_config_dir_is_honoured(daemon_factory, client_factory
     added = {w.lower() for phrase in again["added"] for w in phrase.split()}
     assert added and not added & banned
     assert again["prompt"].startswith(params["prompt"]) and again["user_words_kept"] == 1.0
+
+
+def test_muselink_run_prints_a_text_result_without_an_output_file(shared_daemon):
+    """`muselink run text.expand_prompt -p prompt=...` prints the expanded prompt; an image result still needs -o."""
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "muselink.core.cli", "run", *args, "--endpoint", shared_daemon],
+                              capture_output=True, text=True, timeout=180)
+
+    proc = cli("text.expand_prompt", "-p", "prompt=a castle at dawn", "-p", "seed=3", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("a castle at dawn,") and len(proc.stdout.split()) > 5
+    proc = cli("debug.echo", "-i", str(Path(__file__).resolve().parents[1] / "docs" / "images" / "lyrics-score.png"))
+    assert proc.returncode != 0 and "-o/--output" in proc.stderr

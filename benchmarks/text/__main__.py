@@ -65,7 +65,7 @@ def worker(kind: str, folder: str, tokens: int, threads: int, out: str) -> None:
 
             g = gguf_path()
             tok = AutoTokenizer.from_pretrained(g.parent, gguf_file=g.name, local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(g.parent, gguf_file=g.name, local_files_only=True).float().eval()
+            model = AutoModelForCausalLM.from_pretrained(g.parent, gguf_file=g.name, local_files_only=True).eval()
         else:
             tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True).eval()

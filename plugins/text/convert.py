@@ -52,9 +52,9 @@ def dequantise(gguf: Path, out: Path, threads: int = 1) -> Path:
 
     torch.set_num_threads(threads)
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True).float()
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, local_files_only=True)
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.float().contiguous() for k, v in model.state_dict().items()}
     if model.config.tie_word_embeddings:
         state.pop("lm_head.weight", None)  # tied to the embedding; safetensors refuses shared storage
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})

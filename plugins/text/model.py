@@ -12,6 +12,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -111,6 +112,8 @@ def ensure_converted(precision: str = PRECISION, check: Callable[[], None] = lam
             except BaseException:
                 proc.kill()
                 proc.wait()
+                for part in out.parent.glob(out.name + ".part-*"):  # what the killed converter left
+                    shutil.rmtree(part, ignore_errors=True)
                 raise
             log.seek(0)
             output = log.read().decode("utf-8", "replace")
