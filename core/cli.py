@@ -105,6 +105,7 @@ def parse_params(items: list[str]) -> dict:
 def cmd_run(args) -> int:
     from muselink.bridge.client import DaemonUnavailable, JobFailed
     from muselink.bridge import protocol as P
+    from muselink.bridge.payloads import BlobData
 
     from .files import natural_suffix, read_image, read_input, save_payload, transparent_mask
 
@@ -150,6 +151,14 @@ def cmd_run(args) -> int:
     outputs = list(result.payloads.items())
     if not outputs:
         raise CliError(f"{args.capability} returned no output")
+    if args.output is None:  # text results print; anything else needs a file
+        for name, payload in outputs:
+            if not (isinstance(payload, BlobData) and payload.media_type.startswith("text/plain")):
+                raise CliError(f"{args.capability} returned '{name}' ({payload.kind}); give -o/--output to save it")
+            print(payload.to_bytes().decode("utf-8"))
+        if args.meta:
+            print(json.dumps(result.meta, indent=1, default=str))
+        return 0
     out = Path(args.output)
     for i, (name, payload) in enumerate(outputs):  # the first output takes -o; others go beside it
         path = out if i == 0 else out.with_name(f"{out.stem}.{name}{natural_suffix(payload)}")
@@ -216,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", "-i", help="image (png/jpg/…) or MIDI file")
     p.add_argument("--style-image", help="style picture for style capabilities")
     p.add_argument("--mask", help="mask image (white = change); for inpaint, default is the input's transparent pixels")
-    p.add_argument("--output", "-o", required=True)
+    p.add_argument("--output", "-o", help="file for the first output (others go beside it); text prints without it")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="capability parameter (repeatable)")
     p.add_argument("--job-timeout", type=float, default=None, help="cancel the job after this many seconds")
     p.add_argument("--meta", action="store_true", help="print the result's metadata as JSON")

@@ -118,4 +118,6 @@ def natural_suffix(payload) -> str:
         return ".png"
     if isinstance(payload, NotesData):
         return ".json"
+    if payload.media_type.startswith("text/plain"):
+        return ".txt"
     return {"audio/midi": ".mid", "image/png": ".png"}.get(payload.media_type, ".bin")

@@ -66,8 +66,11 @@ def notes_from_midi(data: bytes, where: str = "MIDI file") -> NotesData:
                      time_signature=ts or (4, 4), key=key)
 
 
-def midi_from_notes(notes: NotesData, provenance: dict | None = None, title: str | None = None) -> bytes:
-    """A type 0 MIDI file with tempo, meter, key, the notes, and ``provenance`` as a text event."""
+def midi_from_notes(notes: NotesData, provenance: dict | None = None, title: str | None = None,
+                    lyrics: list[tuple[int, str]] | None = None) -> bytes:
+    """A type 0 MIDI file with tempo, meter, key, the notes, and ``provenance`` as a text event.
+    ``lyrics``: (tick, syllable) pairs written as standard lyric meta events, just before the notes
+    that start at the same tick."""
     import mido
 
     mid = mido.MidiFile(type=0, ticks_per_beat=notes.ppq)
@@ -84,10 +87,12 @@ def midi_from_notes(notes: NotesData, provenance: dict | None = None, title: str
                (0, 0, mido.MetaMessage("time_signature", numerator=num, denominator=den, time=0))]
     if notes.key:
         events.append((0, 0, mido.MetaMessage("key_signature", key=mido_key(notes.key), time=0)))
+    for tick, syllable in lyrics or ():
+        events.append((tick, 1, mido.MetaMessage("lyrics", text=syllable, time=0)))
     for n in notes.notes:  # velocity 0 would be a note-off: clamp to 1
         events.append((n.start, 2, mido.Message("note_on", note=n.pitch, velocity=max(1, n.velocity), channel=n.channel)))
         events.append((n.start + n.duration, 1, mido.Message("note_off", note=n.pitch, velocity=0, channel=n.channel)))
-    events.sort(key=lambda e: (e[0], e[1]))  # at equal ticks: meta, then note-offs, then note-ons
+    events.sort(key=lambda e: (e[0], e[1]))  # at equal ticks: meta, then note-offs and lyrics, then note-ons
     now = 0
     for tick, _, msg in events:
         track.append(msg.copy(time=tick - now))
@@ -106,3 +111,17 @@ def provenance_of(data: bytes) -> dict | None:
             if msg.type == "text" and msg.text.startswith(PROVENANCE_PREFIX):
                 return json.loads(msg.text[len(PROVENANCE_PREFIX):])
     return None
+
+
+def lyrics_of(data: bytes) -> list[tuple[int, str]]:
+    """The (tick, text) of every lyric meta event, all tracks, in time order."""
+    import mido
+
+    found = []
+    for track in mido.MidiFile(file=io.BytesIO(bytes(data))).tracks:
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "lyrics":
+                found.append((tick, msg.text))
+    return sorted(found, key=lambda e: e[0])

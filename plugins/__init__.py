@@ -9,4 +9,5 @@ DEFAULT_PLUGINS = (
     "muselink.plugins.diffusion",
     "muselink.plugins.vgg",
     "muselink.plugins.imagetools",
+    "muselink.plugins.text",
 )

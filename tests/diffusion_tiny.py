@@ -6,7 +6,6 @@ The tokenizer is the real CLIP BPE vocabulary that open-clip-torch ships.
 """
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 SIZE = 32  # native pixel size: latent sample_size 8 x vae scale 4
@@ -14,33 +13,9 @@ SIZE = 32  # native pixel size: latent sample_size 8 x vae scale 4
 
 def clip_tokenizer():
     """A real 49,408-token CLIPTokenizer from open-clip's ``bpe_simple_vocab_16e6.txt.gz``."""
-    import importlib.util
+    from muselink.plugins.text.clip import clip_tokenizer as real
 
-    from transformers import CLIPTokenizer
-
-    spec = importlib.util.find_spec("open_clip")  # located, not imported (open_clip imports torchvision)
-    if spec is None:
-        raise RuntimeError("open-clip-torch is not installed (pip install --no-deps open-clip-torch)")
-    bpe = Path(spec.origin).parent / "bpe_simple_vocab_16e6.txt.gz"
-    merges = gzip.open(bpe).read().decode("utf-8").split("\n")[1:49152 - 256 - 2 + 1]
-    merges = [tuple(m.split()) for m in merges]
-    vocab = list(_bytes_to_unicode().values())
-    vocab = vocab + [v + "</w>" for v in vocab] + ["".join(m) for m in merges] + ["<|startoftext|>", "<|endoftext|>"]
-    return CLIPTokenizer(vocab={tok: i for i, tok in enumerate(vocab)}, merges=merges, pad_token="<|endoftext|>",
-                         model_max_length=77)
-
-
-def _bytes_to_unicode() -> dict:
-    """GPT-2/CLIP's reversible byte → printable character table."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs), strict=True))
+    return real()
 
 
 def build_pipeline():

@@ -1,4 +1,4 @@
-"""``muselink midi bridge|continue|infill|clip|watch|ports``: the DAW bridge's command line.
+"""``muselink midi bridge|continue|infill|clip|lyrics|watch|ports``: the DAW bridge's command line.
 
 A muselink plugin (listed in ``DEFAULT_PLUGINS``) that only adds sub-commands; cheap to import:
 mido, rtmidi and the bridge client load inside the handlers.
@@ -193,6 +193,24 @@ def cmd_clip(args) -> int:
     return 0
 
 
+def cmd_lyrics(args) -> int:
+    from muselink.bridge.client import JobFailed
+
+    from .files import lyrics_file
+
+    params = {k: v for k, v in (("theme", args.theme), ("max_line", args.max_line), ("seed", args.seed),
+                                ("temperature", args.temperature)) if v is not None}
+    with _client(args, "midi-files") as client:
+        try:
+            client.hello()
+            text = lyrics_file(client, args.input, args.output, params, args.job_timeout)
+        except (ValueError, JobFailed) as exc:
+            raise _Fail(str(exc)) from None
+    print(text)
+    print(args.output, file=sys.stderr)
+    return 0
+
+
 def cmd_watch(args) -> int:
     from muselink.bridge.client import DaemonUnavailable
 
@@ -290,6 +308,17 @@ def muselink_add_commands(subparsers) -> None:
     p.add_argument("--deadline", type=float, default=60.0,
                    help="give up (exit 124) after this many seconds in all (default 60)")
     p.set_defaults(func=_guard(cmd_clip))
+
+    p = sub.add_parser("lyrics", help="write lyrics for a MIDI melody: one syllable per note, as lyric events")
+    _endpoint(p)
+    p.add_argument("input", help="MIDI file with the melody (the top voice gets the words)")
+    p.add_argument("-o", "--output", required=True, help="MIDI file to write: the notes plus lyric events")
+    p.add_argument("--theme", default=None, help="what the song is about")
+    p.add_argument("--max-line", type=int, default=None, help="longest line in syllables (default 10)")
+    p.add_argument("--temperature", type=float, default=None, help="sampling temperature (default 0.8)")
+    p.add_argument("--seed", type=int, default=None, help="random seed, for repeatable lyrics")
+    p.add_argument("--job-timeout", type=float, default=300.0)
+    p.set_defaults(func=_guard(cmd_lyrics))
 
     p = sub.add_parser("watch", help="drop folder: answer each new .mid with <name>.muselink.mid beside it")
     _endpoint(p)

@@ -62,6 +62,22 @@ def infill_file(client, src: Path, dst: Path, from_bar: int, to_bar: int, params
     return out
 
 
+def lyrics_file(client, src: Path, dst: Path, params: dict, timeout: float | None = None) -> str:
+    """Write ``src`` with lyrics (one syllable per melody note, as MIDI lyric events) to ``dst``;
+    returns the lyrics text."""
+    notes = read_notes(src)
+    result = client.run("text.lyrics", {"notes": notes}, params, timeout=timeout)
+    midi = result.payloads.get("midi")
+    if midi is None or getattr(midi, "media_type", "") != "audio/midi":
+        raise ValueError("text.lyrics returned no MIDI file")
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".part")
+    tmp.write_bytes(midi.to_bytes())
+    tmp.replace(dst)
+    return str(result.meta.get("text", ""))
+
+
 def splice(piece: NotesData, answer: NotesData, from_bar: int, to_bar: int) -> NotesData:
     """``piece`` with the notes starting in bars ``from_bar``..``to_bar`` (1 = first) taken from
     ``answer`` — right whether the model returns the whole piece or only the regenerated span."""
