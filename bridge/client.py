@@ -31,7 +31,6 @@ from . import protocol as P
 from .payloads import Payload, ProtocolError
 
 M = TypeVar("M", bound=P.Message)
-LOST_GRACE = 0.3  # s after a disconnect during which replies already delivered are still read
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5757"
 
@@ -90,7 +89,6 @@ class Client:
         self.jobs: dict[str, JobHandle] = {}
         self.connected = False
         self.max_message_bytes = 0
-        self._lost_at: float | None = None  # when the connection dropped, until its jobs are failed
         self.protocol_errors = 0  # undecodable replies seen (garbage from the peer)
         self.stray_replies = 0  # replies for a job this client is not waiting on (e.g. a second terminal reply)
         self._replies: list[P.Message] = []  # non-job replies, collected while a blocking request waits
@@ -146,29 +144,27 @@ class Client:
             raise DaemonUnavailable(f"the muselink daemon at {self.endpoint} is not taking messages (its queue is full)")
         self.sock.send_multipart(frames, copy=False)
 
-    def _watch_monitor(self) -> None:
+    def _watch_monitor(self) -> list[P.Message]:
+        """Track the connection; when it drops, end the jobs that were in flight on it as ``disconnected``.
+
+        A daemon that stops sends its last replies and then closes. libzmq hands over every message
+        received before the close (that is why this socket does not use ``ZMQ_IMMEDIATE``, which
+        discards them), so they are read and dispatched first: a terminal reply is never replaced.
+        Returns the replies it read on the way."""
+        got: list[P.Message] = []
         while self.monitor.poll(0):
             event = recv_monitor_message(self.monitor, zmq.NOBLOCK)["event"]
             if event in (zmq.EVENT_CONNECTED, zmq.EVENT_HANDSHAKE_SUCCEEDED):
                 self.connected = True
             elif event == zmq.EVENT_DISCONNECTED:
                 self.connected = False
-                if self._lost_at is None:
-                    self._lost_at = time.monotonic()
-
-    def _settle_lost_jobs(self) -> None:
-        """Fail the jobs sent before the connection dropped, once replies already delivered have been read.
-
-        A daemon that stops sends its last replies and closes; the disconnect may be seen before
-        those replies are read. Jobs end with ``disconnected`` only after a short grace in which
-        every delivered reply is dispatched first, so a terminal reply is never replaced."""
-        if self._lost_at is None or time.monotonic() - self._lost_at < LOST_GRACE:
-            return
-        lost_at, self._lost_at = self._lost_at, None
-        why = "daemon disconnected while the job was in flight; it may have stopped or crashed"
-        for handle in list(self.jobs.values()):
-            if handle.submitted_at <= lost_at:
-                self._dispatch(P.Error(code="disconnected", message=why, job=handle.id))
+                lost_at = time.monotonic()
+                got += self._read()
+                why = "daemon disconnected while the job was in flight; it may have stopped or crashed"
+                for handle in list(self.jobs.values()):
+                    if handle.submitted_at <= lost_at:
+                        self._dispatch(P.Error(code="disconnected", message=why, job=handle.id))
+        return got
 
     def _dispatch(self, message: P.Message) -> None:
         job = getattr(message, "job", None)
@@ -206,15 +202,14 @@ class Client:
 
     def drain(self) -> list[P.Message]:
         """Process every reply waiting now (never blocks); returns them in arrival order."""
-        self._watch_monitor()
+        got = self._watch_monitor()
         for handle in list(self.jobs.values()):
             if handle._cancel_requested.is_set():
                 handle._cancel_requested.clear()
                 self.cancel(handle.id)
-        got = self._read()
-        self._watch_monitor()
         got += self._read()
-        self._settle_lost_jobs()
+        got += self._watch_monitor()
+        got += self._read()
         return got
 
     def poll(self, timeout: float) -> list[P.Message]:

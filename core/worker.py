@@ -221,8 +221,14 @@ def _serve(spec: WorkerSpec) -> int:
         push = context.socket(zmq.PUSH)
         push.linger = -1
         push.connect(outbox_address)
+        def emit(message: P.Message) -> None:
+            try:
+                push.send_multipart(P.encode(message), copy=False)
+            except zmq.ZMQError:  # the worker is stopping (its broker is gone): nobody to tell
+                cancel.set()
+
         try:
-            runtime.run(msg, lambda m: push.send_multipart(P.encode(m), copy=False), cancel)
+            runtime.run(msg, emit, cancel)
         finally:
             push.close()
 
@@ -279,6 +285,9 @@ def _serve(spec: WorkerSpec) -> int:
             log.warning("the broker is gone; stopping")
             exit_code = EXIT_ORPHANED
             break
+    if current is not None:  # stopping mid-job: ask it to stop, give it a moment
+        current[1].set()
+        current[2].join(2.0)
     runtime.shutdown()
     sock.close()
     outbox.close(linger=0)
