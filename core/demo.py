@@ -26,22 +26,24 @@ def free_endpoint() -> str:
 
 def start_daemon(endpoint: str, extra: list[str] | None = None, env: dict | None = None,
                  client_options: dict | None = None) -> subprocess.Popen:
-    """Start ``muselink serve`` as a subprocess and wait until it answers ``hello``
-    (asked by a client made with ``client_options``, e.g. CurveZMQ keys)."""
+    """Start ``muselink serve`` as a subprocess and wait until it answers ``hello`` (asked by a client made
+    with ``client_options``, e.g. CurveZMQ keys) and every worker is up, so the first job's timing is its own."""
     proc = subprocess.Popen([sys.executable, "-m", "muselink.core.cli", "--log-level", "warning", "serve",
                              "--endpoint", endpoint, *(extra or [])], env={**os.environ, **(env or {})})
     with Client(endpoint, name="probe", timeout=0.5, **(client_options or {})) as client:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"muselink serve exited with code {proc.returncode}")
             try:
-                client.hello(timeout=0.5)
-                return proc
+                status = client.hello(timeout=0.5)
+                if all(w.get("state") == "idle" for w in status.workers):
+                    return proc
             except ConnectionError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
     proc.kill()
-    raise RuntimeError("muselink serve did not answer within 60 s")
+    raise RuntimeError("muselink serve did not answer (with every worker up) within 120 s")
 
 
 def stop_daemon(proc: subprocess.Popen) -> int:

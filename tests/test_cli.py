@@ -65,9 +65,10 @@ def test_daemon_not_running_is_one_clear_line(capsys):
 
 
 def test_status_and_capabilities_list_what_the_daemon_offers(shared_daemon):
-    """status shows lanes and plugins; capabilities lists parameters with types and ranges."""
+    """status shows lanes, every worker process and plugins; capabilities lists parameters with types and ranges."""
     status = muselink("status", "--endpoint", shared_daemon)
     assert status.returncode == 0 and "lane heavy" in status.stdout and "lane interactive" in status.stdout
+    assert "worker heavy-0" in status.stdout and "restarts 0" in status.stdout and "MiB" in status.stdout
     caps = muselink("capabilities", "--endpoint", shared_daemon)
     assert "style.fast" in caps.stdout and "-p strength=<float> default 1.0 [0.0..1.0]" in caps.stdout
 
