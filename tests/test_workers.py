@@ -118,3 +118,15 @@ def test_heavy_lane_workers_run_at_lower_priority(client):
     assert wait_for(lambda: all(w["pid"] for w in client.status().workers))
     workers = {w["name"]: w for w in client.status().workers}
     assert os.getpriority(os.PRIO_PROCESS, workers["heavy-0"]["pid"]) > os.getpriority(os.PRIO_PROCESS, workers["interactive-0"]["pid"])
+
+
+def test_lanes_option_sets_worker_counts_and_keeps_each_lanes_defaults():
+    """--lanes heavy=4 means four heavy workers, still niced; other lanes keep one; bad items name the problem."""
+    from muselink.core.config import default_lanes, parse_lanes
+
+    lanes = parse_lanes("heavy=4,extra=2")
+    assert lanes["heavy"].workers == 4 and lanes["heavy"].nice == default_lanes()["heavy"].nice
+    assert lanes["interactive"].workers == 1 and lanes["extra"].workers == 2
+    for bad in ("heavy", "heavy=0", "=2", "heavy=two"):
+        with pytest.raises(ValueError, match="lane=N"):
+            parse_lanes(bad)
