@@ -117,4 +117,5 @@ class Outcome:
             return "INFO", f"muselink: {job.capability} → {made}"
         if job.state == CANCELLED:
             return "WARNING", f"muselink: {job.capability} cancelled"
-        return "ERROR", f"muselink: {job.capability} failed: {self.error or job.error}"
+        why = self.error or job.error or (job.state == DONE and "the host could not place the result (its target is gone)")
+        return "ERROR", f"muselink: {job.capability} failed: {why or 'not applied'}"

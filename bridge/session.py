@@ -108,6 +108,11 @@ class Session:
         self._live_request: Callable[[], LiveRequest] | None = None
         self._last_live_look = float("-inf")
 
+    def attach(self, host: HostManager) -> None:
+        """Use another host adapter manager (a worker made before its host, as Blender's is)."""
+        self.host = host
+        self.info = host.hook.muselink_host_info() or HostInfo(self.name)
+
     # ---- state for views ---------------------------------------------------------------------
     @property
     def client(self) -> ClientLike:

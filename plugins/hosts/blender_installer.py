@@ -31,8 +31,7 @@ from . import vendor
 HERE = Path(addon.__file__).resolve().parent  # host_addons/blender: the add-on's package
 ADDON_ID = "muselink_blender"
 EXTENSION_REPO = "user_default"
-PACKAGE_FILES = ("__init__.py", "_compat.py", "adapter.py", "controller.py", "jobs.py", "pixels.py", "schema.py",
-                 "wiring.py")
+LEFT_OUT = ("__pycache__", "*.pyc", "_vendor", "wheels", ".gitignore")  # build leftovers, never shipped
 MARK = "MUSELINK-BLENDER:"
 PLATFORMS = {("linux", "x86_64"): ("linux-x64", "manylinux_2_28_x86_64"),
              ("linux", "aarch64"): ("linux-arm64", "manylinux_2_28_aarch64"),
@@ -136,10 +135,8 @@ def detect(blender: str, env: dict | None = None) -> dict:
 
 
 def stage_package(dest: Path) -> None:
-    """Copy the add-on's own files (not the installer, tests or build leftovers) into ``dest``."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in PACKAGE_FILES + ("blender_manifest.toml",):
-        shutil.copy2(HERE / name, dest / name)
+    """Copy the add-on's own files (its package with ``host/``, and the manifest; no build leftovers) into ``dest``."""
+    shutil.copytree(HERE, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*LEFT_OUT))
 
 
 def vendor_into(dest: Path, python_version: str | None) -> list:
