@@ -8,7 +8,7 @@ and return. Stdlib only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .payloads import BlobData, Payload
 from .schema import InputSpec
@@ -80,3 +80,23 @@ class Applied:
     kind: str
     name: str
     handle: Any = None
+
+
+class NothingCaptured(ValueError):
+    """The host had nothing to capture (no document, no image, no phrase)."""
+
+
+class HostHooks(Protocol):
+    """The host hooks as the session calls them (``muselink_hostspec`` documents them)."""
+
+    def muselink_host_info(self) -> HostInfo | None: ...
+    def muselink_host_capture(self, *, request: CaptureRequest) -> Capture | None: ...
+    def muselink_host_apply(self, *, capture: Capture, output: Output, meta: dict[str, Any],
+                            replace: Applied | None) -> Applied | None: ...
+
+
+class HostManager(Protocol):
+    """A pluggy manager with the host hookspecs (``muselink_hostspec.host_manager``)."""
+
+    @property
+    def hook(self) -> HostHooks: ...

@@ -1,4 +1,5 @@
-"""The host session's jobs: what one submitted job is, how it ended, and the session's policy.
+"""The host session's jobs: what one submitted job is, how it ended, the session's policy, and what
+the session needs of a client.
 
 A :class:`Job` is written by the thread that pumps the session (replies from the daemon) and read by
 the host's UI thread; its ``state`` is written last, so once :attr:`Job.finished` is true its result
@@ -10,10 +11,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
+from . import protocol as P
+from .client import JobHandle
 from .host import Applied, Capture
-from .payloads import ImageData
+from .payloads import ImageData, Payload
 from .protocol import Result
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
@@ -119,3 +122,19 @@ class Outcome:
             return "WARNING", f"muselink: {job.capability} cancelled"
         why = self.error or job.error or (job.state == DONE and "the host could not place the result (its target is gone)")
         return "ERROR", f"muselink: {job.capability} failed: {why or 'not applied'}"
+
+
+class ClientLike(Protocol):
+    """What the session uses of :class:`~.client.Client` (tests pass stand-ins)."""
+
+    endpoint: str
+    connected: bool
+
+    def submit(self, capability: str, payloads: dict[str, Payload] | None = None, params: dict[str, Any] | None = None,
+               *, session: str | None = None) -> JobHandle: ...
+    def drain(self) -> list[P.Message]: ...
+    def poll(self, timeout: float) -> list[P.Message]: ...
+    def cancel(self, job_id: str) -> None: ...
+    def send_hello(self) -> None: ...
+    def hello(self, timeout: float | None = None) -> P.Status: ...
+    def close(self) -> None: ...

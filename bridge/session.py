@@ -21,85 +21,32 @@ import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace as replaced
-from typing import Any, Protocol
+from typing import Any
 
 from . import protocol as P
-from .client import Client, JobHandle, default_endpoint
-from .host import Applied, Capture, CaptureRequest, HostInfo, Output
-from .jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Job, Outcome, Policy
+from .connection import DROPPED, Connection
+from .host import Applied, Capture, CaptureRequest, HostManager, NothingCaptured, Output
+from .jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, ClientLike, Job, Outcome, Policy
 from .live import LiveScheduler, signature
-from .payloads import ImageData, Payload
+from .payloads import ImageData
 from .schema import CapabilitySpec, OutputSpec
 
-DROPPED = "disconnected: the muselink daemon stopped or crashed; reconnecting…"
+__all__ = ["ClientLike", "HostManager", "NothingCaptured", "Session"]
+
 LiveRequest = tuple[str, dict[str, Any], CaptureRequest]  # (capability, params, what to capture)
-Listener = Callable[[str, Job | None], None]
 
 
-class NothingCaptured(ValueError):
-    """The host had nothing to capture (no document, no image, no phrase)."""
+class Session(Connection):
+    """A host's session: the connection (:class:`~.connection.Connection`) plus the job loop."""
 
-
-class HostHooks(Protocol):
-    def muselink_host_info(self) -> HostInfo | None: ...
-    def muselink_host_capture(self, *, request: CaptureRequest) -> Capture | None: ...
-    def muselink_host_apply(self, *, capture: Capture, output: Output, meta: dict[str, Any],
-                            replace: Applied | None) -> Applied | None: ...
-
-
-class HostManager(Protocol):
-    """A pluggy manager with the host hookspecs (``muselink_hostspec.host_manager``)."""
-
-    @property
-    def hook(self) -> HostHooks: ...
-
-
-class ClientLike(Protocol):
-    """What the session uses of :class:`~.client.Client` (tests pass stand-ins)."""
-
-    endpoint: str
-    connected: bool
-
-    def submit(self, capability: str, payloads: dict[str, Payload] | None = None, params: dict[str, Any] | None = None,
-               *, session: str | None = None) -> JobHandle: ...
-    def drain(self) -> list[P.Message]: ...
-    def poll(self, timeout: float) -> list[P.Message]: ...
-    def cancel(self, job_id: str) -> None: ...
-    def send_hello(self) -> None: ...
-    def hello(self, timeout: float | None = None) -> P.Status: ...
-    def close(self) -> None: ...
-
-
-class Session:
     def __init__(self, host: HostManager, *, endpoint: str | None = None, name: str = "host", timeout: float = 0.25,
                  client: ClientLike | None = None, make_client: Callable[[str, str, float], ClientLike] | None = None,
                  policy: Policy | None = None, threaded: bool = False, live_session: str | None = None,
                  live_pause: float = 0.6, live_every: float = 0.3, clock: Callable[[], float] = time.monotonic):
-        self.host = host
-        self.info: HostInfo = host.hook.muselink_host_info() or HostInfo(name)
-        self.name, self.timeout, self.clock = name, timeout, clock
-        self.policy = policy or Policy()
-        self.threaded = threaded  # True: pump() runs on another thread than submit()/apply_ready()
-        self._make_client = make_client or (lambda e, n, t: Client(e, name=n, timeout=t))
-        self._client = client
-        self.endpoint = client.endpoint if client is not None and hasattr(client, "endpoint") else \
-            endpoint or default_endpoint()
-        if client is None and not threaded:
-            self._client = self._make_client(self.endpoint, name, timeout)
-        self.status: P.Status | None = None
-        self.capabilities: dict[str, CapabilitySpec] = {}
-        self.connected = False
-        self.connection_text = "connecting…"
-        self.status_error = ""  # why the last hello or send failed
-        self.down_since: float | None = None
-        self.version = 0  # bumped on every change a view may show
-        self.listeners: list[Listener] = []
+        super().__init__(host, endpoint=endpoint, name=name, timeout=timeout, client=client, make_client=make_client,
+                         policy=policy, threaded=threaded, clock=clock)
         self._jobs: list[Job] = []  # not yet applied: queued, in flight, waiting to retry, or ended
         self._lock = threading.Lock()
-        self._hello_sent_at: float | None = None
-        self._last_hello = float("-inf")
-        self._status_asked = self._status_done = 0
-        self._new_endpoint: str | None = None
         self.live = LiveScheduler(pause=live_pause)
         self.live_session = live_session or f"{name}-live-{uuid.uuid4().hex[:8]}"
         self.live_every = live_every
@@ -108,18 +55,7 @@ class Session:
         self._live_request: Callable[[], LiveRequest] | None = None
         self._last_live_look = float("-inf")
 
-    def attach(self, host: HostManager) -> None:
-        """Use another host adapter manager (a worker made before its host, as Blender's is)."""
-        self.host = host
-        self.info = host.hook.muselink_host_info() or HostInfo(self.name)
-
     # ---- state for views ---------------------------------------------------------------------
-    @property
-    def client(self) -> ClientLike:
-        if self._client is None:
-            self._client = self._make_client(self.endpoint, self.name, self.timeout)
-        return self._client
-
     @property
     def jobs(self) -> list[Job]:
         """Jobs not yet applied (queued, running, waiting to retry, or ended and about to be applied)."""
@@ -133,88 +69,10 @@ class Session:
     def spec(self, capability: str) -> CapabilitySpec | None:
         return self.capabilities.get(capability)
 
-    def usable(self, spec: CapabilitySpec) -> str | None:
-        """Why this host cannot run ``spec`` (None when it can)."""
-        return spec.usable_by(self.info.captures, self.info.applies, self.info.called)
-
-    def _emit(self, event: str, job: Job | None = None) -> None:
-        self.version += 1
-        for listener in list(self.listeners):
-            try:
-                listener(event, job)
-            except Exception:  # a view's failure never reaches the host's loop
-                traceback.print_exc(file=sys.stderr)
-
-    # ---- connection ----------------------------------------------------------------------------
-    def set_status(self, status: P.Status) -> None:
-        """Take the daemon's status (capabilities); also for a status the caller asked for itself."""
-        self._hello_sent_at = None
-        self.status, self.status_error, self.down_since = status, "", None
-        caps = {c.name: c for c in status.capabilities}
-        if not self.connected or caps != self.capabilities:
-            self.connected, self.capabilities = True, caps
-            self.connection_text = f"connected to muselink {status.daemon_version} at {self.endpoint}"
-            self._emit("connected")
-
-    def _set_down(self, why: str) -> None:
-        self._hello_sent_at = None
-        if self.connected or self.connection_text != why:
-            self.connected, self.connection_text = False, why
-            self._emit("disconnected")
-
-    def request_status(self) -> int:
-        """Ask for a fresh status (``before_submit`` policy); returns a ticket for :meth:`status_answered`."""
-        self._status_asked += 1
-        return self._status_asked
-
-    def status_answered(self, ticket: int) -> bool:
-        return self._status_done >= ticket
-
-    def set_endpoint(self, endpoint: str) -> None:
-        """Talk to another daemon: jobs in flight fail, the status is forgotten, the client is remade."""
-        if endpoint != self.endpoint:
-            self.endpoint, self._new_endpoint = endpoint, endpoint
-            self.status, self.capabilities, self.connected = None, {}, False
-            if not self.threaded:
-                self._reconnect(self.clock())
-
-    def _reconnect(self, now: float) -> None:
-        self._new_endpoint = None
+    def _lost(self, why: str) -> None:
         for job in self.jobs:
             if job._handle is not None and not job.finished:
-                self._end(job, FAILED, error="the daemon address changed", code="disconnected")
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        if not self.threaded:
-            self._client = self._make_client(self.endpoint, self.name, self.timeout)
-
-    def _blocking_hello(self) -> None:
-        try:
-            self.set_status(self.client.hello(self.timeout))
-        except ConnectionError as exc:
-            self.status, self.status_error, self.capabilities = None, str(exc), {}
-            self._set_down(str(exc))
-
-    def _keepalive(self, now: float, was_connected: bool) -> None:
-        client = self.client
-        if was_connected and not client.connected:
-            self._set_down(DROPPED)
-            self._last_hello = now  # give it a moment before the first retry
-        if self._hello_sent_at is not None and now - self._hello_sent_at > self.policy.hello_timeout:
-            self._set_down(f"disconnected: no answer from the muselink daemon at {self.endpoint} "
-                           f"within {self.policy.hello_timeout:.0f} s; reconnecting…")
-        interval = self.policy.hello_every_up if self.connected else self.policy.hello_every_down
-        if self._hello_sent_at is None and now - self._last_hello >= interval:
-            self._last_hello = now
-            try:  # the Status answer comes back through drain(), so this never blocks
-                client.send_hello()
-            except ConnectionError:
-                self.status_error = f"muselink daemon not running at {self.endpoint}"
-                self._set_down(f"muselink daemon not running at {self.endpoint} — start it with 'muselink serve'; "
-                               "reconnecting…")
-                return
-            self._hello_sent_at = now
+                self._end(job, FAILED, error=why, code="disconnected")
 
     # ---- jobs ----------------------------------------------------------------------------------
     def prepare(self, request: CaptureRequest, params: Mapping[str, Any]) -> tuple[Capture, dict[str, Any]]:
@@ -349,10 +207,7 @@ class Session:
         now = self.clock() if now is None else now
         if self._new_endpoint is not None:
             self._reconnect(now)
-        if self._status_done < self._status_asked:
-            asked = self._status_asked
-            self._blocking_hello()
-            self._status_done = asked
+        self._hello_due()
         for job in self.jobs:
             if job.state == QUEUED and job._handle is None and (job.retry_at is None or now >= job.retry_at):
                 self._send(job, now)
