@@ -67,15 +67,19 @@ def cmd_capabilities(args) -> int:
     with _client(args) as client:
         caps = client.hello().capabilities
     if args.json:
-        print(json.dumps(caps, indent=1))
+        print(json.dumps([c.to_json() for c in caps], indent=1))
         return 0
     for cap in caps:
-        flag = "" if cap["available"] else f"  [unavailable: {cap['unavailable_reason']}]"
-        print(f"{cap['name']:20s} {cap['lane']:12s} {cap['summary']}{flag}")
-        for p in cap["params"]:
-            rng = f" [{p.get('min')}..{p.get('max')}]" if "min" in p else ""
-            choices = f" {{{', '.join(map(str, p['choices']))}}}" if p.get("choices") else ""
-            print(f"    -p {p['name']}=<{p['type']}> default {p['default']!r}{rng}{choices}  {p['help']}")
+        flag = "" if cap.available else f"  [unavailable: {cap.unavailable_reason}]"
+        print(f"{cap.name:20s} {cap.lane:12s} {cap.summary}{flag}")
+        for i in cap.inputs:
+            print(f"    -i {i.name}=<{i.kind}>{'' if i.required else ' (optional)'}  {i.help}")
+        for p in cap.params:
+            rng = f" [{p.min}..{p.max}]" if p.min is not None else ""
+            choices = f" {{{', '.join(map(str, p.choices))}}}" if p.choices else ""
+            print(f"    -p {p.name}=<{p.type}> default {p.default!r}{rng}{choices}  {p.help}")
+        made = ", ".join(f"{o.name} ({o.kind})" for o in cap.outputs)
+        print(f"    → {made}")
     return 0
 
 
