@@ -74,8 +74,22 @@ def parse_weights(value: Any, choices: tuple[Any, ...], where: str) -> dict[str,
     return {str(k): float(v) for k, v in value.items()}
 
 
+class _JsonNames:
+    """Read a spec's fields by their JSON names (``spec["name"]``), for code written against the JSON schema."""
+
+    __dataclass_fields__: Any
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in self.__dataclass_fields__ else default
+
+
 @dataclass(frozen=True)
-class ParamSpec:
+class ParamSpec(_JsonNames):
     """One parameter: ``type`` is one of :data:`PARAM_TYPES`; ``min``/``max`` bound numbers; ``choices``
     lists a ``choice``'s values or a ``weights`` blend's names."""
 
@@ -154,7 +168,7 @@ class ParamSpec:
 
 
 @dataclass(frozen=True)
-class InputSpec:
+class InputSpec(_JsonNames):
     """A named input: ``kind`` is one of :data:`INPUT_KINDS`."""
 
     name: str
@@ -182,7 +196,7 @@ class InputSpec:
 
 
 @dataclass(frozen=True)
-class OutputSpec:
+class OutputSpec(_JsonNames):
     """A named output: ``kind`` (one of :data:`OUTPUT_KINDS`) says where a host puts it."""
 
     name: str
@@ -210,7 +224,7 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
-class CapabilitySpec:
+class CapabilitySpec(_JsonNames):
     """What a capability is, as every client sees it: name, parameters, inputs, outputs, availability."""
 
     name: str
@@ -231,15 +245,6 @@ class CapabilitySpec:
 
     def output(self, name: str) -> OutputSpec | None:
         return next((o for o in self.outputs if o.name == name), None)
-
-    def __getitem__(self, key: str) -> Any:
-        """Read a field by its JSON name (``spec["name"]``), for scripts written against the JSON schema."""
-        if key not in self.__dataclass_fields__:
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default) if key in self.__dataclass_fields__ else default
 
     # ---- the wire ----------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:

@@ -62,6 +62,14 @@ def sample_images() -> tuple[np.ndarray, np.ndarray]:
     return data.astronaut(), data.coffee()
 
 
+def plugin_steps(registry: Registry, client: Client, out_dir: Path) -> list[Path]:
+    """Every plugin's ``muselink_demo`` step, run with ``client``; the paths they wrote."""
+    written: list[Path] = []
+    for paths in registry.pm.hook.muselink_demo(client=client, out_dir=out_dir):
+        written.extend(paths or ())
+    return written
+
+
 def run_demo(out_dir: Path) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     endpoint = free_endpoint()
@@ -84,8 +92,7 @@ def run_demo(out_dir: Path) -> int:
             result = client.run("style.arbitrary", {"image": image, "style": ImageData.from_numpy(style_photo)})
             written.append(save_payload(result.payloads["image"], out_dir / "astronaut-arbitrary-coffee.png", result.meta))
             print(f"  {'style.arbitrary (coffee)':26s}{result.meta['seconds']:.2f} s -> {written[-1]}")
-            for paths in Registry().pm.hook.muselink_demo(client=client, out_dir=out_dir):
-                written.extend(paths or ())
+            written.extend(plugin_steps(Registry(), client, out_dir))
     finally:
         code = stop_daemon(proc)
     print(f"daemon stopped (exit {code}); {len(written)} results in {out_dir.resolve()}")

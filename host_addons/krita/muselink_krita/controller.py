@@ -20,7 +20,7 @@ from .deps import DONE, CaptureRequest, Job, NothingCaptured, Outcome, Session
 from .form import form_for, params_from_values, usable
 
 MADE = {"layer": "new layer '{}'", "document": "new document '{}'", "mask": "transparency mask '{}'",
-        "text": "new text for '{}' (use it from the panel)"}
+        "selection": "selection mask '{}'", "text": "new text for '{}' (use it from the panel)"}
 
 
 @dataclass
@@ -51,6 +51,7 @@ class Controller:
         self.session = Session(pm, endpoint=endpoint, name=name, timeout=0.25, clock=clock, live_pause=live_pause)
         self.session.listeners.append(self._on_session)
         self.state = PanelState(endpoint=self.session.endpoint)
+        self.last_outcome: Outcome | None = None  # how the newest job ended (for the panel and tests)
         self._shown_version = -1
         self._in_tick = False
 
@@ -191,6 +192,7 @@ class Controller:
 
     def _finish(self, outcome: Outcome) -> None:
         job = outcome.job
+        self.last_outcome = outcome
         if job.state == DONE:
             if outcome.stale:
                 return  # an older live result than the one shown

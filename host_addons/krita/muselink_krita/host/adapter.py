@@ -2,8 +2,8 @@
 
 One of the two modules that import ``krita`` (with :mod:`.docker`). Output kinds: ``image`` → a new
 layer above the source, masked by the selection (live mode updates one layer in place); ``document``
-→ a new document; ``mask`` → a transparency mask on the source layer; ``text`` → offered to the
-panel (nothing in the document changes).
+→ a new document; ``mask`` → a transparency mask on the source layer (a selection mask where Krita
+has no window); ``text`` → offered to the panel (nothing in the document changes).
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 import traceback
 from typing import NamedTuple
 
-from krita import Krita
+from krita import Krita, Selection
 from PyQt5.QtCore import QTimer
 
 from ..deps import Applied, Bounds, Capture, HostInfo, hostspec
@@ -148,19 +148,38 @@ def _new_document(output, meta) -> Applied:
 
 
 def _transparency_mask(doc, target: KritaTarget, output, meta) -> Applied:
+    """A transparency mask on the source layer (through Krita's own action, which needs a window: the
+    5.1 scripting API cannot fill one); without a window, a local selection mask with the same pixels."""
     source = target.source
     if source is None:
         raise ValueError("no layer to put the mask on")
-    x, y, w, h = target.bounds
     existing = [n.name() for n in source.childNodes()]
     name = unique_name(f"{meta.get('capability', 'muselink')} {output.name}", existing)
-    mask = doc.createNode(name, "transparencymask")
+    selection = Selection()
+    x, y, w, h = target.bounds
+    selection.setPixelData(bytes(doc.width() * doc.height()), 0, 0, doc.width(), doc.height())  # hidden outside the region
+    selection.setPixelData(mask_bytes(output.payload, target.bounds), x, y, w, h)
+    app = Krita.instance()
+    action = app.action("add_new_transparency_mask")
+    if action is not None and app.activeWindow() is not None and app.activeDocument() == doc:
+        before = {n.uniqueId() for n in source.childNodes()}
+        kept = doc.selection()
+        doc.setActiveNode(source)
+        doc.setSelection(selection)
+        action.trigger()
+        doc.waitForDone()
+        made = [n for n in source.childNodes() if n.uniqueId() not in before and n.type() == "transparencymask"]
+        if kept is not None:
+            doc.setSelection(kept)
+        if made:
+            made[0].setName(name)
+            doc.refreshProjection()
+            return Applied(kind="mask", name=name, handle=made[0])
+    mask = doc.createSelectionMask(name)
+    mask.setSelection(selection)
     source.addChildNode(mask, None)
-    full = Bounds(0, 0, doc.width(), doc.height())
-    mask.setPixelData(bytes(full.width * full.height), 0, 0, full.width, full.height)  # hide outside the region
-    mask.setPixelData(mask_bytes(output.payload, target.bounds), x, y, w, h)
     doc.refreshProjection()
-    return Applied(kind="mask", name=name, handle=mask)
+    return Applied(kind="selection", name=name, handle=mask)
 
 
 def _activate(doc, node) -> None:
