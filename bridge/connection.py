@@ -123,8 +123,9 @@ class Connection:
     def _keepalive(self, now: float, was_connected: bool) -> None:
         client = self.client
         if was_connected and not client.connected:
-            self._set_down(DROPPED)
             self._last_hello = now  # give it a moment before the first retry
+            if not self._in_flight():  # else its jobs' `disconnected` endings say it, together with why they failed
+                self._set_down(DROPPED)
         if self._hello_sent_at is not None and now - self._hello_sent_at > self.policy.hello_timeout:
             self._set_down(f"disconnected: no answer from the muselink daemon at {self.endpoint} "
                            f"within {self.policy.hello_timeout:.0f} s; reconnecting…")
@@ -142,6 +143,10 @@ class Connection:
 
     def _lost(self, why: str) -> None:
         """Jobs in flight are lost (the session ends them)."""
+
+    def _in_flight(self) -> bool:
+        """Whether jobs were sent that have not ended (the session knows)."""
+        return False
 
     def _hello_due(self) -> None:
         """Worker threads: answer a :meth:`request_status` with a blocking hello."""

@@ -69,6 +69,9 @@ class Session(Connection):
     def spec(self, capability: str) -> CapabilitySpec | None:
         return self.capabilities.get(capability)
 
+    def _in_flight(self) -> bool:
+        return any(job._handle is not None and not job.finished for job in self.jobs)
+
     def _lost(self, why: str) -> None:
         for job in self.jobs:
             if job._handle is not None and not job.finished:
