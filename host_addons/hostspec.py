@@ -10,14 +10,17 @@ vendored into every add-on (as ``muselink_hostspec`` and ``muselink_bridge``).
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
-try:  # inside a host: the vendored bridge (never a muselink installed in the host's Python)
-    from muselink_bridge.host import Applied, Capture, CaptureRequest, HostInfo, Output
-except ImportError:  # a development checkout / the test suite
+if TYPE_CHECKING:
     from muselink.bridge.host import Applied, Capture, CaptureRequest, HostInfo, Output
+else:
+    try:  # inside a host: the vendored bridge (never a muselink installed in the host's Python)
+        from muselink_bridge.host import Applied, Capture, CaptureRequest, HostInfo, Output
+    except ImportError:  # a development checkout / the test suite
+        from muselink.bridge.host import Applied, Capture, CaptureRequest, HostInfo, Output
 
 __all__ = ["Applied", "Capture", "CaptureRequest", "HostInfo", "Output", "hookimpl", "hookspec", "host_manager"]
 

@@ -55,6 +55,8 @@ class KritaAdapter:
         if doc is None:
             return None
         node = doc.activeNode()
+        if node is not None and node.type().endswith("mask"):  # a mask is selected: send the layer it belongs to
+            node = node.parentNode()
         if node is None:  # no view (kritarunner): the top paint layer
             node = next((n for n in reversed(doc.rootNode().childNodes()) if n.type() == "paintlayer"), None)
         if request.source == "merged":
@@ -171,6 +173,8 @@ def _transparency_mask(doc, target: KritaTarget, output, meta) -> Applied:
         made = [n for n in source.childNodes() if n.uniqueId() not in before and n.type() == "transparencymask"]
         if kept is not None:
             doc.setSelection(kept)
+        doc.setActiveNode(source)  # Krita made the new mask active; the user keeps working on the layer
+        QTimer.singleShot(100, lambda: _activate(doc, source))
         if made:
             made[0].setName(name)
             doc.refreshProjection()
