@@ -117,4 +117,4 @@ def natural_suffix(payload) -> str:
         return ".png"
     if isinstance(payload, NotesData):
         return ".json"
-    return {"audio/midi": ".mid", "image/png": ".png"}.get(payload.media_type, ".bin")
+    return {"audio/midi": ".mid", "image/png": ".png", "text/plain": ".txt"}.get(payload.media_type, ".bin")
