@@ -127,23 +127,33 @@ def test_no_source_file_is_longer_than_the_house_limit():
             assert len(path.read_text().splitlines()) <= MAX_LINES, f"{path} has more than {MAX_LINES} lines"
 
 
+def _label(name: str) -> str:
+    """``muselink_bridge.host.Output`` → ``bridge``; ``muselink.core.api.hookimpl`` → ``core.api`` …"""
+    if under(name, BRIDGE):
+        return "bridge"
+    if under(name, HOST_CONTRACT):
+        return "hostspec"
+    parts = name.split(".")
+    return ".".join(parts[1:3]) if parts[1] in ("core", "plugins", "host_addons") else name
+
+
 def layer_map() -> str:
-    """A printable summary: each layer and the muselink / third-party modules it imports."""
+    """A printable summary: what each layer imports from the other layers, and which third-party packages."""
     lines = []
-    layers = {"bridge": ["bridge"], "core": ["core"], "plugins": ["plugins"],
-              **{f"add-on {h}": [ADDONS[h][0]] for h in sorted(ADDONS)}}
-    for layer, folders in layers.items():
+    layers = {"bridge": ("bridge", "muselink.bridge"), "core": ("core", "muselink.core"),
+              "plugins": ("plugins", "muselink.plugins"),
+              **{f"add-on {h}": (ADDONS[h][0], module_name(ROOT / ADDONS[h][0] / "__init__.py")) for h in sorted(ADDONS)}}
+    for layer, (folder, own) in layers.items():
         inner: set[str] = set()
         outer: set[str] = set()
-        for folder in folders:
-            for path in sources(folder):
-                for name in imports(path):
-                    if name.startswith("muselink"):
-                        inner.add(".".join(name.split(".")[:3]))
-                    elif name.split(".")[0] not in STDLIB:
-                        outer.add(name.split(".")[0])
-        lines.append(f"{layer:16s} muselink: {', '.join(sorted(inner)) or '-'}")
-        lines.append(f"{'':16s} third-party: {', '.join(sorted(outer)) or '-'}")
+        for path in sources(folder):
+            for name in imports(path):
+                if name.startswith("muselink") and not under(name, (own,)):
+                    inner.add(_label(name))
+                elif not name.startswith("muselink") and name.split(".")[0] not in STDLIB:
+                    outer.add(name.split(".")[0])
+        lines.append(f"{layer:15s} muselink: {', '.join(sorted(inner)) or '-'}")
+        lines.append(f"{'':15s} third-party: {', '.join(sorted(outer)) or '-'}")
     return "\n".join(lines)
 
 
