@@ -43,12 +43,14 @@ hosts:
 demo: $(STAMP)
 	$(BIN)/muselink demo
 
-# Lint and type checks (seconds): ruff on the whole tree, mypy on the bridge (strict) and the plugin contract
+# Lint and type checks (seconds): ruff on the whole tree, mypy on the contracts: the bridge, the plugin API
+# (hookspecs, capability, core.api) and the host-adapter contract (hostspec), strict where new
 TYPECHECK := .cache/typecheck/muselink
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	mkdir -p $(TYPECHECK) && for d in core bridge plugins host_addons; do ln -sfn ../../../$$d $(TYPECHECK)/$$d; done
-	$(BIN)/mypy -p muselink.bridge -m muselink.core.hookspecs -m muselink.core.capability
+	$(BIN)/mypy -p muselink.bridge -m muselink.core.hookspecs -m muselink.core.capability -m muselink.core.api \
+		-m muselink.core.errors -m muselink.host_addons.hostspec
 
 test: $(STAMP) lint hosts $(BPY_STAMP)
 	$(BIN)/python -m pytest -ra --instafail

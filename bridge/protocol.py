@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from .fields import Fields, ProtocolError, loads, show
 from .payloads import Payload, decode_payloads, encode_payloads
+from .schema import CapabilitySpec
 
 PROTOCOL_VERSION = 1
 TAG = b"muselink/%d" % PROTOCOL_VERSION
@@ -113,16 +114,29 @@ class Ping(Message):
 
 @dataclass(frozen=True)
 class Status(Message):
-    """Answer to ``hello`` and ``status``: versions, capabilities with schemas, lanes, plugins."""
+    """Answer to ``hello`` and ``status``: versions, capabilities with their typed schemas, lanes, plugins.
+
+    ``capabilities`` holds :class:`~.schema.CapabilitySpec`; JSON objects given here are read into specs
+    (a malformed one raises :class:`ProtocolError` naming its field)."""
 
     protocol: int
     daemon_version: str
-    capabilities: list[Any] = field(default_factory=list)
+    capabilities: list[CapabilitySpec] = field(default_factory=list)
     lanes: dict[str, Any] = field(default_factory=dict)
     plugins: dict[str, Any] = field(default_factory=dict)
     max_message_bytes: int = 0
     workers: list[Any] = field(default_factory=list)  # one entry per worker: name, lane, pid, state, restarts, models, RSS
     command: ClassVar[str] = "status"
+
+    def __post_init__(self) -> None:
+        specs = [CapabilitySpec.from_json(c, f"status capabilities[{i}]") for i, c in enumerate(self.capabilities)]
+        object.__setattr__(self, "capabilities", specs)
+
+    def header(self) -> dict[str, Any]:
+        return {**super().header(), "capabilities": [c.to_json() for c in self.capabilities]}
+
+    def capability(self, name: str) -> CapabilitySpec | None:
+        return next((c for c in self.capabilities if c.name == name), None)
 
     @classmethod
     def from_header(cls, h: Fields, payloads: dict[str, Payload]) -> Message:

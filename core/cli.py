@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import sys
@@ -10,13 +9,9 @@ from pathlib import Path
 
 from . import __version__
 from .config import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_QUEUED, DaemonConfig, default_endpoint, parse_lanes, parse_size
+from .errors import CliError
 
-HOSTS = {"krita": "muselink.host_addons.krita.installer", "blender": "muselink.host_addons.blender.installer",
-         "ardour": "muselink.host_addons.ardour.installer"}
-
-
-class CliError(Exception):
-    """An error the user can fix; printed as one line."""
+__all__ = ["CliError", "build_parser", "main"]
 
 
 def _setup_logging(level: str) -> None:
@@ -80,15 +75,19 @@ def cmd_capabilities(args) -> int:
     with _client(args) as client:
         caps = client.hello().capabilities
     if args.json:
-        print(json.dumps(caps, indent=1))
+        print(json.dumps([c.to_json() for c in caps], indent=1))
         return 0
     for cap in caps:
-        flag = "" if cap["available"] else f"  [unavailable: {cap['unavailable_reason']}]"
-        print(f"{cap['name']:20s} {cap['lane']:12s} {cap['summary']}{flag}")
-        for p in cap["params"]:
-            rng = f" [{p.get('min')}..{p.get('max')}]" if "min" in p else ""
-            choices = f" {{{', '.join(map(str, p['choices']))}}}" if p.get("choices") else ""
-            print(f"    -p {p['name']}=<{p['type']}> default {p['default']!r}{rng}{choices}  {p['help']}")
+        flag = "" if cap.available else f"  [unavailable: {cap.unavailable_reason}]"
+        print(f"{cap.name:20s} {cap.lane:12s} {cap.summary}{flag}")
+        for i in cap.inputs:
+            print(f"    -i {i.name}=<{i.kind}>{'' if i.required else ' (optional)'}  {i.help}")
+        for p in cap.params:
+            rng = f" [{p.min}..{p.max}]" if p.min is not None else ""
+            choices = f" {{{', '.join(map(str, p.choices))}}}" if p.choices else ""
+            print(f"    -p {p.name}=<{p.type}> default {p.default!r}{rng}{choices}  {p.help}")
+        made = ", ".join(f"{o.name} ({o.kind})" for o in cap.outputs)
+        print(f"    → {made}")
     return 0
 
 
@@ -102,27 +101,40 @@ def parse_params(items: list[str]) -> dict:
     return params
 
 
+def read_inputs(spec, items: list[str], style_image: str | None, mask: str | None) -> dict:
+    """Payloads for ``spec``'s inputs from the command line, each read as its input's kind: ``-i PATH``
+    fills the next input in schema order, ``-i NAME=PATH`` a named one; ``--style-image`` fills
+    ``style``, ``--mask`` the first mask input. Raises CliError naming a file or an input."""
+    from .files import read_for_kind
+
+    names = [i.name for i in spec.inputs]
+    chosen: dict[str, tuple[str, str]] = {}  # input name -> (path, how to read it)
+    for item in items or ():
+        name, sep, path = item.partition("=")
+        if sep and name in names:
+            chosen[name] = (path, spec.input(name).kind)
+            continue
+        free = [n for n in names if n not in chosen and spec.input(n).kind != "mask"]
+        if not free:
+            raise CliError(f"{spec.name} takes no more inputs than {', '.join(names) or 'none'} (got -i {item})")
+        chosen[free[0]] = (item, spec.input(free[0]).kind)
+    if style_image:
+        chosen["style"] = (style_image, "rgb")  # a style picture's alpha means nothing
+    if mask:
+        target = next((i.name for i in spec.inputs if i.kind == "mask"), None)
+        if target is None:
+            raise CliError(f"{spec.name} takes no mask")
+        chosen[target] = (mask, "mask")
+    return {name: read_for_kind(path, kind) for name, (path, kind) in chosen.items()}
+
+
 def cmd_run(args) -> int:
-    from muselink.bridge.client import DaemonUnavailable, JobFailed
     from muselink.bridge import protocol as P
     from muselink.bridge.payloads import BlobData
+    from muselink.bridge.client import DaemonUnavailable, JobFailed
 
-    from .files import natural_suffix, read_image, read_input, save_payload, transparent_mask
+    from .files import natural_suffix, save_payload
 
-    payloads = {}
-    try:
-        if args.input:
-            payloads["notes" if Path(args.input).suffix.lower() in (".mid", ".midi", ".json") else "image"] = read_input(args.input)
-        if args.style_image:
-            payloads["style"] = read_image(args.style_image, "RGB")
-        if args.mask:
-            payloads["mask"] = read_image(args.mask, "L")
-        elif args.capability.endswith("inpaint") and "image" in payloads:
-            mask = transparent_mask(payloads["image"])
-            if mask is not None:
-                payloads["mask"] = mask
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
     params = parse_params(args.param)
     bar = None
 
@@ -139,7 +151,14 @@ def cmd_run(args) -> int:
 
     with _client(args) as client:
         try:
-            client.hello()
+            spec = client.hello().capability(args.capability)
+            if spec is None:  # the daemon names what it has
+                payloads = {}
+            else:
+                try:
+                    payloads = read_inputs(spec, args.input, args.style_image, args.mask)
+                except ValueError as exc:
+                    raise CliError(str(exc)) from None
             result = client.run(args.capability, payloads, params, on_event=on_event, timeout=args.job_timeout)
         except JobFailed as exc:
             raise CliError(str(exc)) from None
@@ -173,11 +192,6 @@ def cmd_demo(args) -> int:
     from .demo import run_demo
 
     return run_demo(Path(args.output))
-
-
-def cmd_install(args) -> int:
-    module = importlib.import_module(HOSTS[args.host])
-    return module.install(args) if args.action == "install" else module.uninstall(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -222,9 +236,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = with_endpoint(sub.add_parser("run", help="run a capability through the daemon"))
     p.add_argument("capability")
-    p.add_argument("--input", "-i", help="image (png/jpg/…) or MIDI file")
+    p.add_argument("--input", "-i", action="append", metavar="[NAME=]PATH",
+                   help="an input file, read as the capability's input kind (image, mask, notes); -i PATH fills "
+                        "the next input in order, -i NAME=PATH a named one (repeatable)")
     p.add_argument("--style-image", help="style picture for style capabilities")
-    p.add_argument("--mask", help="mask image (white = change); for inpaint, default is the input's transparent pixels")
+    p.add_argument("--mask", help="mask image (white = change) for the capability's mask input")
     p.add_argument("--output", "-o", help="file for the first output (others go beside it); text prints without it")
     p.add_argument("-p", "--param", action="append", metavar="KEY=VALUE", help="capability parameter (repeatable)")
     p.add_argument("--job-timeout", type=float, default=None, help="cancel the job after this many seconds")
@@ -235,16 +251,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="start a daemon, stylize sample images, write the results, stop")
     p.add_argument("--output", "-o", default="out/demo")
     p.set_defaults(func=cmd_demo)
-
-    for action in ("install", "uninstall"):
-        p = sub.add_parser(action, help=f"{action} a host add-on (krita, blender)")
-        p.add_argument("host", choices=sorted(HOSTS))
-        p.add_argument("--profile", help="Krita: the resource folder (default: the user's)")
-        p.add_argument("--blender", help="Blender: path to the blender executable (default: on PATH)")
-        p.add_argument("--user-resources", help="Blender: BLENDER_USER_RESOURCES folder to install into")
-        p.add_argument("--ardour-config", help="Ardour: its configuration folder, e.g. ~/.config/ardour8 "
-                                               "(default: every Ardour 7 and 8 folder)")
-        p.set_defaults(func=cmd_install, action=action)
 
     from .registry import Registry
 

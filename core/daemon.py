@@ -103,7 +103,7 @@ class Daemon:
             for key, n in cache.get("loads", {}).items():
                 models["loads"][key] = models["loads"].get(key, 0) + n
         return P.Status(protocol=P.PROTOCOL_VERSION, daemon_version=__version__,
-                        capabilities=[c.to_json() for c in self.registry.capabilities.values()],
+                        capabilities=[c.spec() for c in self.registry.capabilities.values()],
                         lanes=lanes, workers=[s.describe() for s in slots],
                         plugins={"loaded": self.registry.plugins, "device": ",".join(devices) or self.config.device,
                                  "executor": self.config.executor, "models": models, "uptime_s": round(time.time() - self.started_at, 1)},

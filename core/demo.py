@@ -1,4 +1,6 @@
-"""``muselink demo``: start a daemon, run the main jobs on sample inputs, write results, stop."""
+"""``muselink demo``: start a daemon, run the main jobs on sample inputs, write results, stop.
+
+Plugins add their own steps through the ``muselink_demo`` hook (music: continue a sample melody)."""
 from __future__ import annotations
 
 import os
@@ -14,6 +16,7 @@ from muselink.bridge.client import Client
 from muselink.bridge.payloads import ImageData
 
 from .files import save_payload
+from .registry import Registry
 
 DEMO_STYLES = ("starry-swirl", "mosaic", "stained-glass", "cyanotype")
 
@@ -61,6 +64,14 @@ def sample_images() -> tuple[np.ndarray, np.ndarray]:
     return data.astronaut(), data.coffee()
 
 
+def plugin_steps(registry: Registry, client: Client, out_dir: Path) -> list[Path]:
+    """Every plugin's ``muselink_demo`` step, run with ``client``; the paths they wrote."""
+    written: list[Path] = []
+    for paths in registry.pm.hook.muselink_demo(client=client, out_dir=out_dir):
+        written.extend(paths or ())
+    return written
+
+
 def run_demo(out_dir: Path) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     endpoint = free_endpoint()
@@ -83,24 +94,9 @@ def run_demo(out_dir: Path) -> int:
             result = client.run("style.arbitrary", {"image": image, "style": ImageData.from_numpy(style_photo)})
             written.append(save_payload(result.payloads["image"], out_dir / "astronaut-arbitrary-coffee.png", result.meta))
             print(f"  {'style.arbitrary (coffee)':26s}{result.meta['seconds']:.2f} s -> {written[-1]}")
-            for extra in demo_extras():
-                written.extend(extra(client, out_dir))
+            written.extend(plugin_steps(Registry(), client, out_dir))
     finally:
         code = stop_daemon(proc)
     print(f"daemon stopped (exit {code}); {len(written)} results in {out_dir.resolve()}")
     return 0
 
-
-def demo_extras() -> list:
-    """Extra demo steps contributed by optional capabilities (music, image tools …); each returns written paths."""
-    extras = []
-    try:
-        from muselink.plugins.music.demo import demo_step
-    except ImportError:
-        pass
-    else:
-        extras.append(demo_step)
-    from muselink.plugins.imagetools.demo import demo_step as image_tools_step
-
-    extras.append(image_tools_step)
-    return extras

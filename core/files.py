@@ -1,7 +1,9 @@
 """Reading inputs from files and writing results with provenance (for the CLI and the demo)."""
 from __future__ import annotations
 
+import hashlib
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,22 @@ def read_image(path: str | Path, mode: str = "RGBA") -> ImageData:
     return ImageData.from_numpy(array)
 
 
-def read_input(path: str | Path) -> ImageData | BlobData:
+def read_for_kind(path: str | Path, kind: str) -> ImageData | BlobData | NotesData:
+    """A file read as an input of ``kind``: ``image`` → RGBA (``rgb``: RGB), ``mask`` → one channel (a
+    transparent mask file: its alpha), ``notes``/``midi`` → a MIDI file or a notes .json, ``blob`` → bytes."""
+    if kind in ("mask", "image", "rgb"):
+        return read_image(path, {"mask": "L", "image": "RGBA", "rgb": "RGB"}[kind])
+    if kind in ("notes", "midi"):
+        if Path(path).suffix.lower() not in MIDI_SUFFIXES | {".json"}:
+            raise ValueError(f"{path}: this input takes notes, a MIDI file (.mid) or a notes .json")
+        return read_input(path)
+    try:
+        return BlobData("application/octet-stream", Path(path).read_bytes())
+    except FileNotFoundError:
+        raise ValueError(f"file not found: {path}") from None
+
+
+def read_input(path: str | Path) -> ImageData | BlobData | NotesData:
     """An image file → ImageData (RGBA); a MIDI file → BlobData(audio/midi); a notes .json → NotesData."""
     suffix = Path(path).suffix.lower()
     if suffix == ".json":
@@ -47,37 +64,22 @@ def read_input(path: str | Path) -> ImageData | BlobData:
     return read_image(path)
 
 
-def transparent_mask(image: ImageData) -> ImageData | None:
-    """White where ``image`` is transparent (the CLI's default inpaint mask), or None if opaque."""
-    array = image.to_numpy()
-    if array.shape[2] != 4 or array[:, :, 3].min() == 255:
-        return None
-    return ImageData.from_numpy(np.where(array[:, :, 3] < 255, 255, 0).astype(np.uint8))
-
-
-def a1111_parameters(meta: dict) -> str:
-    """A1111-style ``parameters`` text: prompt, negative prompt, then ``Key: value`` pairs."""
-    params = dict(meta.get("params", {}))
-    prompt = params.pop("prompt", "") or ""
-    negative = params.pop("negative_prompt", "") or ""
-    model_param = params.pop("model", None)  # a capability's `model` parameter names the model too
-    width, height = params.pop("width", None), params.pop("height", None)
-    size = meta.get("size") if isinstance(meta.get("size"), (list, tuple)) and len(meta["size"]) == 2 else None
-    size = size or ([width, height] if width and height else None)
-    pairs = {"Steps": params.pop("steps", None), "Sampler": params.pop("scheduler", None),
-             "CFG scale": params.pop("guidance", None), "Seed": meta.get("seed", params.pop("seed", None)),
-             "Size": f"{size[0]}x{size[1]}" if size else None,
-             "Model": meta.get("model_name") or meta.get("model") or model_param, "Model hash": meta.get("model_hash"),
-             "Capability": meta.get("capability")}
-    for key, value in params.items():
-        pairs[key.replace("_", " ").capitalize()] = value
-    text = prompt + (f"\nNegative prompt: {negative}" if negative else "")
-    tail = ", ".join(f"{k}: {v}" for k, v in pairs.items() if v not in (None, ""))
-    return f"{text}\n{tail}".strip()
+def png_text(meta: dict) -> dict[str, str]:
+    """The PNG text chunks for a result: what its capability put in ``meta["png_text"]`` (e.g. diffusion's
+    A1111 ``parameters``), else a ``parameters`` line of the capability and its parameters; always the
+    full ``muselink`` JSON."""
+    given = meta.get("png_text")
+    chunks = {str(k): str(v) for k, v in given.items()} if isinstance(given, dict) else {}
+    if "parameters" not in chunks:
+        pairs = {key.replace("_", " ").capitalize(): value for key, value in dict(meta.get("params") or {}).items()}
+        pairs["Capability"] = meta.get("capability")
+        chunks["parameters"] = ", ".join(f"{k}: {v}" for k, v in pairs.items() if v not in (None, ""))
+    chunks["muselink"] = json.dumps({k: v for k, v in meta.items() if k != "png_text"}, default=str)
+    return chunks
 
 
 def save_image(image: ImageData, path: str | Path, meta: dict | None = None) -> Path:
-    """Write a PNG (or other format by suffix); PNGs carry ``parameters`` + ``muselink`` text chunks."""
+    """Write a PNG (or other format by suffix); PNGs carry the :func:`png_text` chunks."""
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
@@ -87,9 +89,8 @@ def save_image(image: ImageData, path: str | Path, meta: dict | None = None) -> 
     img = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
     if path.suffix.lower() == ".png":
         info = PngInfo()
-        if meta:
-            info.add_text("parameters", a1111_parameters(meta))
-            info.add_text("muselink", json.dumps(meta, default=str))
+        for key, text in (png_text(meta) if meta else {}).items():
+            info.add_text(key, text)
         img.save(path, pnginfo=info)
     else:
         img.convert("RGB").save(path)
@@ -118,6 +119,19 @@ def natural_suffix(payload) -> str:
         return ".png"
     if isinstance(payload, NotesData):
         return ".json"
-    if payload.media_type.startswith("text/plain"):
-        return ".txt"
-    return {"audio/midi": ".mid", "image/png": ".png"}.get(payload.media_type, ".bin")
+    return {"audio/midi": ".mid", "image/png": ".png", "text/plain": ".txt"}.get(payload.media_type, ".bin")
+
+
+@lru_cache(maxsize=32)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def file_digest(path: str | Path) -> str:
+    """First 16 hex digits of a file's SHA-256 (a model's provenance hash), cached while the file is unchanged."""
+    stat = Path(path).stat()
+    return _digest(str(path), stat.st_size, stat.st_mtime_ns)

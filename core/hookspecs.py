@@ -8,7 +8,8 @@ in ``status`` and skipped.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -47,6 +48,16 @@ def muselink_add_commands(subparsers: argparse._SubParsersAction[argparse.Argume
 
     ``subparsers`` is argparse's sub-parser collection; set ``func=callable(args) -> int`` as the
     parser default to handle the command. Return value ignored; not ``firstresult``.
+    """
+
+
+@hookspec
+def muselink_demo(client: Any, out_dir: Path) -> list[Path]:
+    """Add a step to ``muselink demo``: run capabilities through ``client`` (a bridge ``Client`` already
+    connected to the demo's daemon) on sample inputs and write the results under ``out_dir``.
+
+    Returns the paths written (printed by the demo). Called after the built-in style steps; the lists
+    of all plugins are concatenated. A plugin whose capabilities are unavailable returns []. Not ``firstresult``.
     """
 
 

@@ -1,6 +1,7 @@
 """Standard MIDI files ↔ :class:`NotesData`, in memory, with optional provenance (mido).
 
-The one conversion used by the music capabilities, the MIDI add-on and the CLI.
+The one conversion used by the music capabilities, the ``muselink midi`` file commands and the CLI
+(published to plugins through :mod:`muselink.core.api`).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 from muselink.bridge.payloads import Note, NotesData
 
 PROVENANCE_PREFIX = "muselink "
+MIDI_MEDIA_TYPES = ("audio/midi", "audio/x-midi", "audio/mid")  # what a blob holding a MIDI file may be labelled
 
 
 def _key_name(mido_key: str) -> str:

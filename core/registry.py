@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 from importlib.metadata import entry_points
 
 import pluggy
 
 from . import hookspecs
+from muselink.bridge.schema import CapabilitySpec
+
 from .capability import Capability
 
 log = logging.getLogger("muselink.plugins")
@@ -48,8 +51,21 @@ class Registry:
         found: dict[str, Capability] = {}
         for caps in self.pm.hook.muselink_capabilities():
             for cap in caps or ():
-                found.setdefault(cap.name, cap)
+                if cap.name not in found and self._schema_ok(cap):
+                    found[cap.name] = cap
         return dict(sorted(found.items()))
+
+    @staticmethod
+    def _schema_ok(cap: Capability) -> bool:
+        """A capability whose schema clients could not read (e.g. choices that are not strings or numbers)
+        is left out and logged, so ``status`` always decodes."""
+        spec = CapabilitySpec(cap.name, cap.summary, cap.lane, tuple(cap.params), tuple(cap.inputs), tuple(cap.outputs))
+        try:
+            CapabilitySpec.from_json(json.loads(json.dumps(spec.to_json(), allow_nan=False)), f"capability {cap.name!r}")
+        except (ValueError, TypeError) as exc:  # ProtocolError is a ValueError
+            log.warning("capability %s left out: its schema cannot be sent: %s", cap.name, exc)
+            return False
+        return True
 
     def get(self, name: str) -> Capability:
         try:

@@ -23,6 +23,7 @@ from typing import Any
 import zmq
 
 from muselink.bridge import protocol as P
+from muselink.bridge.fields import ProtocolError
 
 from . import __version__
 from .capability import JobCancelled, JobContext
@@ -260,7 +261,7 @@ def _serve(spec: WorkerSpec) -> int:
             frames = sock.recv_multipart(copy=False)
             try:
                 msg = P.decode(frames, P.CLIENT_MESSAGES)
-            except P.ProtocolError as exc:
+            except ProtocolError as exc:
                 log.error("bad message from the broker: %s", exc.message)
                 continue
             if isinstance(msg, P.Submit) and current is not None:
@@ -272,7 +273,7 @@ def _serve(spec: WorkerSpec) -> int:
                 thread = threading.Thread(target=run_job, args=(msg, cancel), name=f"job-{msg.job}", daemon=True)
                 current = (msg.job, cancel, thread)
                 thread.start()
-            elif isinstance(msg, P.Submit):
+            elif isinstance(msg, P.Submit) and current is not None:
                 sock.send_multipart(P.encode(P.Error(code="internal", job=msg.job,
                                                      message=f"worker {spec.name} is busy with job {current[0]}")))
             elif isinstance(msg, P.Cancel) and current is not None and current[0] == msg.job:

@@ -20,6 +20,7 @@ from typing import Any
 import zmq
 
 from muselink.bridge import protocol as P
+from muselink.bridge.fields import ProtocolError
 
 from .config import DaemonConfig
 from .worker import EXIT_OUT_OF_MEMORY, WorkerSpec, rss_bytes, worker_main
@@ -171,7 +172,7 @@ class LocalPool:
             try:
                 status = P.decode(frames, P.DAEMON_MESSAGES)
                 return WorkerEvent("stats", slot, stats=status.plugins if isinstance(status, P.Status) else {})
-            except P.ProtocolError:
+            except ProtocolError:
                 return WorkerEvent("stats", slot)
         return WorkerEvent("reply", slot, frames=frames)
 

@@ -1,86 +1,69 @@
-"""The host-adapter contract: how a host add-on (Krita, Blender, MIDI) plugs into muselink.
+"""The host-adapter contract: how a host add-on (Krita, Blender, MIDI) plugs into the host session.
 
-Each add-on has exactly one adapter module that imports its host's API (``krita``, ``bpy``,
-MIDI I/O) and implements these hooks; everything else in the add-on is pure and unit-tested.
-The add-on's controller calls the hooks through :func:`host_manager` and never the host API
-directly. This module depends only on ``pluggy`` (pure Python, vendored into every add-on).
+Each add-on's ``host`` room (the only code importing its host's API: ``krita``, ``bpy``, MIDI I/O)
+implements these hooks; the bridge's :class:`~muselink.bridge.session.Session` calls them and owns
+everything else (connection, capability schema, jobs, live mode). Capture fills a capability's
+inputs; apply places one output by its kind (``muselink.bridge.schema.OUTPUT_KINDS``). The values
+passed are in ``muselink.bridge.host``. This module needs only ``pluggy`` and the bridge, both
+vendored into every add-on (as ``muselink_hostspec`` and ``muselink_bridge``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    from muselink.bridge.host import Applied, Capture, CaptureRequest, HostInfo, Output
+else:
+    try:  # inside a host: the vendored bridge (never a muselink installed in the host's Python)
+        from muselink_bridge.host import Applied, Capture, CaptureRequest, HostInfo, Output
+    except ImportError:  # a development checkout / the test suite
+        from muselink.bridge.host import Applied, Capture, CaptureRequest, HostInfo, Output
+
+__all__ = ["Applied", "Capture", "CaptureRequest", "HostInfo", "Output", "hookimpl", "hookspec", "host_manager"]
 
 PROJECT = "muselink_host"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
-@dataclass(frozen=True)
-class HostInfo:
-    """Who the host is: ``name`` (krita, blender, midi), its version, and what it can capture."""
-
-    name: str
-    version: str = ""
-    captures: tuple = ()  # payload kinds it can send: "image", "mask", "notes"
-
-
-@dataclass(frozen=True)
-class CaptureRequest:
-    """What to capture: ``source`` is host-specific ("layer", "merged", "texture", "render", "phrase")."""
-
-    capability: str
-    source: str = ""
-    options: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Capture:
-    """What the host sent: payloads for the job plus where the answer belongs (``target``)."""
-
-    payloads: dict
-    target: Any = None  # host-specific placement: bounds + document, node + image, track + time …
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class Applied:
-    """What applying a result created in the host (a new layer, image, clip), for undo and tests."""
-
-    kind: str
-    name: str
-    handle: Any = None
-
-
 @hookspec(firstresult=True)
 def muselink_host_info() -> HostInfo:
-    """Describe the host. ``firstresult``: the add-on's adapter answers."""
+    """Describe the host: its name, the input kinds it captures and the output kinds it applies.
 
-
-@hookspec(firstresult=True)
-def muselink_host_capture(request: CaptureRequest) -> Capture | None:
-    """Capture the user's current work (region + mask, texture, phrase) for ``request.capability``.
-
-    Returns None when there is nothing to capture (no document, no image, empty phrase); the
-    controller then tells the user. Raise ``ValueError`` with a clear message for content the
-    host cannot send as-is (e.g. an unsupported colour depth). ``firstresult``.
+    The session lists a capability in this host only when its required inputs can be captured and
+    every output (but a ``file``) can be applied. ``firstresult``: the add-on's adapter answers.
     """
 
 
 @hookspec(firstresult=True)
-def muselink_host_apply(capture: Capture, payloads: dict, meta: dict, replace: Applied | None) -> Applied | None:
-    """Put a result into the host as new content at ``capture.target`` — never overwrite the user's work.
+def muselink_host_capture(request: CaptureRequest) -> Capture | None:
+    """Capture the user's current work (region + mask, texture, phrase) for ``request.inputs``.
 
-    ``replace`` is the previous live-mode result to update in place (None: create new content).
-    Returns what was created. ``firstresult``.
+    Payloads are named after the capability's inputs (``request.wants(kind)``). Returns None when there
+    is nothing to capture (no document, no image, empty phrase); the session then tells the user.
+    Raise ``ValueError`` with a clear message for content the host cannot send as-is (e.g. an
+    unsupported colour depth). ``firstresult``.
+    """
+
+
+@hookspec(firstresult=True)
+def muselink_host_apply(capture: Capture, output: Output, meta: dict[str, Any], replace: Applied | None) -> Applied | None:
+    """Put one result output into the host by its ``output.kind``, at ``capture.target`` — new content,
+    never overwriting the user's work.
+
+    Called once per output the host applies (``HostInfo.applies``), in the capability's order.
+    ``meta`` holds the result's provenance plus ``capability``, ``params``, ``live`` and ``job``.
+    ``replace`` is what the previous live-mode result made for this output, to update in place
+    (None: create new content). Returns what was created (None: nothing could be placed; raise
+    ``ValueError`` to say why). ``firstresult``.
     """
 
 
 def host_manager(*adapters: Any) -> pluggy.PluginManager:
     """A plugin manager with the host hookspecs and the given adapter objects/modules registered."""
-    import sys
-
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(sys.modules[__name__])
     for adapter in adapters:

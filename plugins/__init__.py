@@ -5,7 +5,7 @@ DEFAULT_PLUGINS = (
     "muselink.plugins.debug",
     "muselink.plugins.style_fast",
     "muselink.plugins.music",
-    "muselink.host_addons.midi.commands",
+    "muselink.plugins.hosts",
     "muselink.plugins.diffusion",
     "muselink.plugins.vgg",
     "muselink.plugins.imagetools",

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import time
 
-from muselink.core.capability import Capability, InputSpec, JobOutput, Param
-from muselink.core.hookspecs import hookimpl
+from muselink.core.api import Capability, InputSpec, JobOutput, Param, hookimpl
 
 
 def echo(inputs: dict, params: dict, ctx) -> JobOutput:

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from muselink.bridge.payloads import ImageData
-from muselink.core.capability import Capability, InputSpec, JobOutput, Param
-from muselink.core.hookspecs import hookimpl
+from muselink.core.api import Capability, InputSpec, JobOutput, Param, hookimpl
 
 from .imaging import blend_masked, fit_within, join_alpha, mask_weights, resize, split_alpha
 

@@ -137,7 +137,7 @@ result["render"] = {"name": render.name, "size": list(render.size), "packed": re
                     "background": [b.image.name for b in scene.camera.data.background_images if b.image]}
 
 # ---- generate: exemplar needs texture.synthesize; prompt needs an image model --------------------
-caps = {c["name"] for c in __import__(f"{module}.adapter", fromlist=["x"]).controller().runner.status.capabilities}
+caps = {c["name"] for c in __import__(f"{module}.host.runtime", fromlist=["x"]).controller().runner.status.capabilities}
 if "texture.synthesize" in caps:
     quick = {"width": 32, "height": 32, "exemplar_size": 32, "iterations": 2, "scales": 1, "preview_every": 0}
     assert bpy.ops.muselink.generate_texture(mode="EXEMPLAR", exemplar=original.name, params=json.dumps(quick)) == {"FINISHED"}

@@ -64,7 +64,7 @@ def call(op, *args, **kwargs):
 
 
 def ctl():
-    return sys.modules[f"{MODULE}.adapter"].controller()
+    return sys.modules[f"{MODULE}.host.runtime"].controller()
 
 
 def setup():
@@ -123,7 +123,7 @@ def after_escape():
                params=json.dumps({"style": "stained-glass", "size": 64}))
     log("executed", exec_return=sorted(ret), exec_seconds=round(time.monotonic() - t, 3),
         image_right_after_exec=state["tex"].image.name, timer_registered=bpy.app.timers.is_registered(
-            sys.modules[f"{MODULE}.adapter"]._tick))
+            sys.modules[f"{MODULE}.host.runtime"]._tick))
     state["job"], state["t2"] = ctl().last, time.monotonic()
     bpy.app.timers.register(guarded(after_timer_apply), first_interval=0.1)
     return None

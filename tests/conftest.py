@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +13,7 @@ from muselink.bridge.client import Client
 from muselink.core.demo import free_endpoint, start_daemon, stop_daemon
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+THIRDPARTY = Path(__file__).resolve().parent / "thirdparty"
 
 
 def require_host(*programs: str) -> None:
@@ -116,3 +120,23 @@ def xvfb():
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def thirdparty_plugin(tmp_path_factory) -> Path:
+    """The third-party test plugin (tests/thirdparty) pip-installed into a fresh folder; put that folder on
+    a daemon's PYTHONPATH and the plugin loads through the ``muselink.plugins.v1`` entry point."""
+    source = tmp_path_factory.mktemp("thirdparty-src") / "pkg"
+    shutil.copytree(THIRDPARTY, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    target = tmp_path_factory.mktemp("thirdparty-site")
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                           "--no-index", "--target", str(target), str(source)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return target
+
+
+@pytest.fixture
+def thirdparty_daemon(daemon_factory, thirdparty_plugin):
+    """A real daemon with the third-party test plugin installed."""
+    endpoint, _ = daemon_factory(env={"PYTHONPATH": str(thirdparty_plugin)})
+    return endpoint

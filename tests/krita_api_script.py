@@ -13,12 +13,14 @@ def __main__(args):
     try:
         sys.path.insert(0, pykrita)
         from krita import Krita, Selection
-        from muselink_krita import krita_host
-        from muselink_krita.deps import Client, hostspec
+        from muselink_krita.deps import Client, Output, hostspec  # puts the add-on's _vendor on sys.path
+        from muselink_krita.host.adapter import KritaAdapter
+        from muselink_bridge.schema import InputSpec
 
         app = Krita.instance()
         current = []
-        adapter = krita_host.KritaAdapter(lambda: current[-1] if current else None)
+        image_only, with_mask = (InputSpec("image", "image"),), (InputSpec("image", "image"), InputSpec("mask", "mask"))
+        adapter = KritaAdapter(lambda: current[-1] if current else None)
         pm = hostspec.host_manager(adapter)
         report["host"] = pm.hook.muselink_host_info().name
         report["no_document"] = pm.hook.muselink_host_capture(request=hostspec.CaptureRequest("style.fast", "layer"))
@@ -34,21 +36,22 @@ def __main__(args):
         doc.waitForDone()
         before = bytes(src.pixelData(0, 0, 128, 96))
         doc.refreshProjection()
-        merged = pm.hook.muselink_host_capture(request=hostspec.CaptureRequest("style.fast", "merged", {"mask": False}))
+        merged = pm.hook.muselink_host_capture(request=hostspec.CaptureRequest("style.fast", "merged", inputs=image_only))
         crop = bytes(doc.pixelData(16, 8, 64, 48))
         rgba = bytes(merged.payloads["image"].data)
         report["merged"] = [sorted(merged.payloads), list(merged.target.bounds),
                             rgba[0::4] == crop[2::4] and rgba[2::4] == crop[0::4] and rgba[1::2] == crop[1::2]]
-        capture = pm.hook.muselink_host_capture(request=hostspec.CaptureRequest("style.fast", "layer", {"mask": True}))
+        capture = pm.hook.muselink_host_capture(request=hostspec.CaptureRequest("style.fast", "layer", inputs=with_mask))
         report["payloads"] = {k: [v.width, v.height, v.channels] for k, v in capture.payloads.items()}
         report["bounds"] = list(capture.target.bounds)
         with Client(endpoint, name="kritarunner", timeout=20) as client:
             client.hello()
             result = client.run("style.fast", capture.payloads, {"style": "mosaic", "size": 128}, timeout=60)
-        applied = pm.hook.muselink_host_apply(capture=capture, payloads=result.payloads,
+        output = Output("image", "image", result.payloads["image"])
+        applied = pm.hook.muselink_host_apply(capture=capture, output=output,
                                               meta={**result.meta, "capability": "style.fast", "params": {}, "live": False},
                                               replace=None)
-        again = pm.hook.muselink_host_apply(capture=capture, payloads=result.payloads,
+        again = pm.hook.muselink_host_apply(capture=capture, output=output,
                                             meta={"capability": "style.fast", "params": {}, "live": False}, replace=None)
         report["applied"] = [applied.kind, applied.name, again.name]
         report["layers"] = [n.name() for n in doc.rootNode().childNodes()]

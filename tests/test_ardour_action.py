@@ -18,7 +18,7 @@ from ardour_session import region_notes, regions, undo_transactions  # noqa: E40
 
 from muselink.bridge.client import Client  # noqa: E402
 from muselink.bridge.payloads import NotesData  # noqa: E402
-from muselink.host_addons.midi.files import splice  # noqa: E402
+from muselink.plugins.hosts.midi_files import splice  # noqa: E402
 
 DRIVER = Path(__file__).with_name("ardour_action_session.lua")
 TPB = 1920

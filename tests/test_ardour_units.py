@@ -11,8 +11,8 @@ import time
 import pytest
 
 from muselink.bridge.payloads import BlobData, Note, NotesData
-from muselink.host_addons.ardour import installer
-from muselink.host_addons.midi.clip import answer, answer_text, infill_bars, job, parse_request
+from muselink.plugins.hosts import ardour_installer as installer
+from muselink.plugins.hosts.midi_clip import answer, answer_text, infill_bars, job, parse_request
 
 BAR34 = 3 * 1920
 

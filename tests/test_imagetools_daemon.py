@@ -22,12 +22,14 @@ def tools_available():
 
 
 def test_capabilities_declare_lanes_and_outputs_by_kind(shared_client):
-    """upscale and lineart are heavy, cutout runs in the image lane; outputs are named by kind (image, mask)."""
+    """upscale and lineart are heavy, cutout runs in the image lane; outputs say where a host puts them: upscale a
+    new document, lineart a layer, cutout a mask (its RGBA picture is a file for the CLI)."""
     caps = {c["name"]: c for c in shared_client.status().capabilities}
     assert (caps["image.upscale"]["lane"], caps["image.cutout"]["lane"], caps["image.lineart"]["lane"]) == \
         ("heavy", "image", "heavy")
-    assert caps["image.upscale"]["outputs"] == ["image"] and caps["image.lineart"]["outputs"] == ["image"]
-    assert caps["image.cutout"]["outputs"] == ["image", "mask"]
+    kinds = {name: [(o.name, o.kind) for o in caps[name].outputs] for name in caps}
+    assert kinds["image.upscale"] == [("image", "document")] and kinds["image.lineart"] == [("image", "image")]
+    assert kinds["image.cutout"] == [("image", "file"), ("mask", "mask")]
     assert all(caps[n]["available"] for n in ("image.upscale", "image.cutout", "image.lineart"))
     assert [i["kind"] for i in caps["image.upscale"]["inputs"]] == ["image", "mask"]
 

@@ -32,6 +32,10 @@ class Canvas:
         self.selection = (box, np.where(inside, 255, 0).astype(np.uint8))
 
     @hostspec.hookimpl
+    def muselink_host_info(self):
+        return hostspec.HostInfo("canvas", captures=("image", "mask"), applies=("image",))
+
+    @hostspec.hookimpl
     def muselink_host_capture(self, request):
         h, w = self.pixels.shape[:2]
         sel_bounds, sel = self.selection or (None, None)
@@ -39,17 +43,17 @@ class Canvas:
                                      lambda x, y, cw, ch: self.pixels[y:y + ch, x:x + cw].tobytes(),
                                      (lambda x, y, cw, ch: sel[y:y + ch, x:x + cw].tobytes()) if sel is not None else None)
         payloads = {"image": data.image}
-        if request.options.get("mask") and data.mask is not None:
+        if request.wants("mask") and data.mask is not None:
             payloads["mask"] = region.mask_payload(data)
         return hostspec.Capture(payloads=payloads, target=data, description=f"canvas {data.bounds}")
 
     @hostspec.hookimpl
-    def muselink_host_apply(self, capture, payloads, meta, replace):
+    def muselink_host_apply(self, capture, output, meta, replace):
         data = capture.target
         plan = plan_layer(meta["capability"], meta["params"], meta, data.bounds, "bg", list(self.layers), meta["live"])
         x, y, w, h = data.bounds
         layer = np.zeros_like(self.pixels) if replace is None else self.layers[replace.name]
-        layer[y:y + h, x:x + w] = np.frombuffer(region.result_bgra(payloads["image"], data.bounds, data.mask),
+        layer[y:y + h, x:x + w] = np.frombuffer(region.result_bgra(output.payload, data.bounds, data.mask),
                                                 np.uint8).reshape(h, w, 4)
         self.layers[plan.name] = layer
         self.applied.append((plan.name, replace))

@@ -236,3 +236,39 @@ def test_live_mode_updates_one_layer_in_place_in_real_krita(krita_profile, daemo
         assert krita.finish() == 0
     finally:
         krita.kill()
+
+
+@pytest.mark.timeout(300)
+def test_third_party_plugin_works_in_real_krita_with_no_krita_code(krita_profile, thirdparty_daemon, xvfb):
+    """A pip-installed plugin (one parameter of every type, standard output kinds) in real Krita: its form is set
+    through the docker's own widgets; `image` becomes a new layer tinted exactly as every parameter says, `mask` a
+    transparency mask on the source layer, `document` a new document and `text` is offered and put in the prompt."""
+    params = {"amount": 0.5, "shift": 60, "label": "hello", "invert": True, "channel": "green", "seed": 7,
+              "note": "a note", "mix": "green:0.5"}
+    krita = KritaRun(krita_profile, thirdparty_daemon, display=xvfb,
+                     spec={"scenario": "thirdparty", "capability": "test.tint", "params": params})
+    try:
+        report = krita.report()
+        assert "error" not in report, report["error"] + krita.tail()
+        w, h = report["size"]
+        assert report["tint_message"] == "done: new layer 'test.tint seed 7', transparency mask 'test.tint mask'"
+        assert report["layers_after"] == ["Background", "test.tint seed 7", "Selection Mask"]
+        assert report["source_children"] == [["test.tint mask", "transparencymask"]]
+        meta = report["tint_meta"]
+        assert meta["params"] == {**params, "mix": {"green": 0.5}} and meta["seen"]["delta"] == -15
+        sel = krita.raw("selection.raw", (h, w))
+        before = krita.raw("source_before.bgra", (h, w, 4)).astype(int)
+        layer = krita.raw("result.bgra", (h, w, 4)).astype(int)
+        inside = sel == 255
+        assert np.array_equal(layer[inside][:, 1], np.maximum(0, before[inside][:, 1] - 15))  # BGRA: green - 15
+        assert np.array_equal(layer[inside][:, [0, 2]], before[inside][:, [0, 2]])
+        assert np.all(layer[sel == 0][:, 3] == 0)
+        assert np.array_equal(krita.raw("mask.raw", (h, w)), sel)  # the mask output, on the source layer
+        assert np.all(krita.raw("projection.bgra", (h, w, 4))[sel == 0][:, 3] == 0)
+        assert report["double_message"] == "done: new document 'test.double', new text for 'prompt' (use it from the panel)"
+        x, y, sw, sh = report["selection_bounds"]
+        assert report["double_size"] == [2 * sw, 2 * sh]
+        assert report["offered"] == report["prompt_after_use"] == f"big at {2 * sw}x{2 * sh}"
+        assert krita.finish() == 0
+    finally:
+        krita.kill()

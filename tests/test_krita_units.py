@@ -6,10 +6,12 @@ import random
 import numpy as np
 import pytest
 
+from muselink.bridge import live
 from muselink.bridge.payloads import ImageData
+from muselink.bridge.schema import CapabilitySpec
 from muselink.bridge.values import Bounds
-from muselink.host_addons.krita import installer
-from muselink.host_addons.krita.muselink_krita import form, layers, live, region
+from muselink.host_addons.krita.muselink_krita import form, layers, region
+from muselink.plugins.hosts import krita_installer as installer
 
 CANVAS = Bounds(0, 0, 64, 48)
 
@@ -133,7 +135,12 @@ def test_plan_layer_goes_above_source_at_bounds():
 
 # ---- form ------------------------------------------------------------------------------------
 
-SCHEMA = {"name": "demo", "params": [
+def spec(data):
+    """A capability's JSON schema (as in the daemon's status) read as the typed spec hosts use."""
+    return CapabilitySpec.from_json({"name": "demo", **data})
+
+
+SCHEMA_JSON = {"name": "demo", "params": [
     {"name": "strength", "type": "float", "default": 0.5, "min": 0.0, "max": 2.0, "help": "h"},
     {"name": "steps", "type": "int", "default": 20, "min": 1, "max": 50},
     {"name": "seed", "type": "seed", "default": None},
@@ -143,6 +150,7 @@ SCHEMA = {"name": "demo", "params": [
     {"name": "weights", "type": "weights", "default": None, "choices": ["a", "b"]},
 ], "inputs": [{"name": "image", "kind": "image", "required": True}, {"name": "mask", "kind": "mask", "required": False}],
     "available": True}
+SCHEMA = spec(SCHEMA_JSON)
 
 
 def test_schema_becomes_matching_widgets():
@@ -177,10 +185,10 @@ def test_usable_explains_what_the_docker_cannot_send():
     """Capabilities without an image input or needing other inputs are listed as unusable with a reason."""
     assert form.usable(SCHEMA) == (True, "")
     assert form.takes_mask(SCHEMA)
-    style_arb = {**SCHEMA, "inputs": SCHEMA["inputs"] + [{"name": "style", "kind": "image", "required": True}]}
+    style_arb = spec({**SCHEMA_JSON, "inputs": SCHEMA_JSON["inputs"] + [{"name": "style", "kind": "image", "required": True}]})
     assert form.usable(style_arb) == (False, "needs input(s) the docker cannot send: style")
-    assert form.usable({"inputs": [{"name": "notes", "kind": "notes"}]})[0] is False
-    assert form.usable({**SCHEMA, "available": False, "unavailable_reason": "no weights"}) == (False, "no weights")
+    assert form.usable(spec({"inputs": [{"name": "notes", "kind": "notes"}]}))[0] is False
+    assert form.usable(spec({**SCHEMA_JSON, "available": False, "unavailable_reason": "no weights"})) == (False, "no weights")
 
 
 # ---- live ------------------------------------------------------------------------------------

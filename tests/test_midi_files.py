@@ -8,8 +8,9 @@ import pytest
 from muselink.bridge import protocol as P
 from muselink.bridge.payloads import BlobData, Note, NotesData
 from muselink.core.demo import free_endpoint
-from muselink.host_addons.midi import files
-from muselink.host_addons.midi.midifile import midi_from_notes, notes_from_midi, notes_from_payloads
+from muselink.core.midifile import midi_from_notes, notes_from_midi
+from muselink.plugins.hosts import midi_files as files
+from muselink.plugins.hosts.midi_files import notes_from_payloads
 
 PHRASE = NotesData((Note(0, 240, 60, 90), Note(240, 240, 64, 80), Note(480, 480, 67, 70, 1)), ppq=480, bpm=96.0,
                    time_signature=(3, 4))

@@ -10,7 +10,8 @@ mido = pytest.importorskip("mido")
 
 from muselink.bridge.client import JobFailed  # noqa: E402
 from muselink.bridge.payloads import BlobData, Note, NotesData  # noqa: E402
-from muselink.plugins.music.midi_io import parse_midi, provenance_of, to_midi  # noqa: E402
+from muselink.core.midifile import provenance_of  # noqa: E402
+from muselink.plugins.music.midi_io import parse_midi, to_midi  # noqa: E402
 
 TUNE = [62, 66, 69, 74, 73, 69, 71, 73, 74, 73, 71, 69, 67, 66, 64, 62]  # D major, eighths
 

@@ -44,13 +44,17 @@ def test_every_core_hook_has_a_test():
     assert not missing, f"hooks without tests: {missing}"
 
 
-def test_every_host_hook_is_implemented_and_called_by_the_add_ons():
-    """Each host-adapter hook is implemented by the add-ons' adapters and called by their controllers."""
-    addons = TESTS.parent / "host_addons"
-    text = "\n".join(p.read_text() for p in addons.rglob("*.py") if p.name != "hostspec.py" and "_vendor" not in p.parts)
+def test_every_host_hook_is_implemented_by_every_add_on_and_called_by_the_session():
+    """Each host-adapter hook is implemented by every add-on's host adapter and called by the bridge's host session."""
+    root = TESTS.parent
+    session = "\n".join(p.read_text() for p in (root / "bridge").glob("*.py"))
+    for adapter in (root / "host_addons").glob("*/**/host/adapter.py"):
+        text = adapter.read_text()
+        for hook in hook_names(hostspec):
+            assert f"def {hook}(" in text, f"{adapter} does not implement {hook}"
     for hook in hook_names(hostspec):
-        assert f"def {hook}(" in text, f"no add-on implements {hook}"
-        assert f"hook.{hook}(" in text, f"no add-on calls {hook}"
+        assert f"hook.{hook}(" in session, f"the session never calls {hook}"
+    assert len(list((root / "host_addons").glob("*/**/host/adapter.py"))) == 3
 
 
 def test_builtin_plugins_have_no_unknown_hooks():
@@ -167,3 +171,19 @@ def test_third_party_plugin_overrides_a_builtin_capability():
     registry = Registry(load_entry_points=False)
     registry.register(Recorder(), "recorder")
     assert registry.capabilities["style.fast"].summary == "override"
+
+
+def test_hook_muselink_demo(tmp_path, capsys):
+    """``muselink demo`` runs every plugin's demo step with its client and collects the paths they wrote."""
+    from muselink.core import demo
+
+    class Step:
+        @hookspecs.hookimpl
+        def muselink_demo(self, client, out_dir):
+            path = out_dir / f"{client}.txt"
+            path.write_text("made by a plugin")
+            return [path]
+
+    registry = Registry(load_entry_points=False, builtins=())
+    registry.register(Step(), "step")
+    assert demo.plugin_steps(registry, "client", tmp_path) == [tmp_path / "client.txt"]

@@ -1,3 +1,3 @@
 """muselink inside Ardour: Lua action scripts (``muselink_action.lua``, rendered per action by
-:mod:`.installer`) that send the selected MIDI regions to ``muselink midi clip`` and put the answer
+``muselink.plugins.hosts.ardour_installer``) that send the selected MIDI regions to ``muselink midi clip`` and put the answer
 on the timeline as a new region."""

@@ -2,8 +2,10 @@
 
 One package that is both a Blender 4.2+ extension (``blender_manifest.toml``, pyzmq as a bundled
 wheel) and a legacy Blender 3.x add-on (``bl_info``, pyzmq in ``_vendor``). ``muselink install
-blender`` builds and installs it. Only :mod:`.adapter` imports ``bpy``; the rest is plain Python
-(jobs, controller, schema, node wiring, pixels) and is unit-tested without Blender.
+blender`` builds and installs it. Same rooms as every add-on: ``host/`` is the only code importing
+``bpy`` (adapter, operators, panel, properties, timers); :mod:`.controller` is the session glue (the
+bridge's host session on a worker thread); :mod:`.form`, :mod:`.wiring` and :mod:`.pixels` are plain
+Python, unit-tested without Blender.
 """
 import os
 import sys
@@ -29,12 +31,12 @@ def _use_vendor() -> None:
 
 def register():
     _use_vendor()
-    from . import adapter
+    from . import host
 
-    adapter.register()
+    host.register()
 
 
 def unregister():
-    from . import adapter
+    from . import host
 
-    adapter.unregister()
+    host.unregister()

@@ -1,19 +1,22 @@
-"""The add-on's controller, without Blender: capture through the host adapter's hooks, run the
-job on the :class:`~.jobs.JobRunner`, and apply finished results on the caller's (main) thread.
+"""The add-on's session glue, without Blender: the bridge's host session pumped by a worker thread,
+its results applied on Blender's main thread.
 
-Blender calls :meth:`Controller.tick` from ``bpy.app.timers`` or a modal operator; it applies
-every finished job exactly once and records an :class:`Outcome` on the job.
+:class:`JobRunner` owns a threaded :class:`Session` and the worker thread that pumps it (the client
+socket lives and dies there; ZeroMQ sockets are not thread-safe). The main thread captures and
+submits through :class:`Controller` and applies finished results from ``bpy.app.timers`` or the
+modal operator's timer (:meth:`Controller.tick`), each exactly once, by output kind, through the
+host adapter's hooks. Scripts and background mode (``blender -b``) wait instead (:meth:`Controller.run_blocking`).
 """
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-from ._compat import hostspec
-from .jobs import CANCELLED, DONE, FAILED, Job, JobRunner
+from .deps import CANCELLED, DONE, FAILED, Capture, Job, Outcome, Policy, Session, hostspec
 
-
+__all__ = ["CANCELLED", "DONE", "FAILED", "Controller", "JobRunner", "Outcome", "UserError"]
 UI_WAIT = 1.0  # longest the UI thread waits for a first answer from the daemon
 
 
@@ -21,114 +24,161 @@ class UserError(ValueError):
     """Something the user can fix; its text is shown as the operator's report."""
 
 
-@dataclass
-class Outcome:
-    job: Job
-    applied: Any = None  # hostspec.Applied
-    error: str = ""
+class JobRunner:
+    """A threaded host session and its worker. ``make_client(endpoint, name, timeout)`` builds the client."""
+
+    def __init__(self, endpoint: str, name: str = "blender", timeout: float = 3.0,
+                 make_client: Callable[..., Any] | None = None):
+        self.session = Session(hostspec.host_manager(), endpoint=endpoint, name=name, timeout=timeout,
+                               make_client=make_client, threaded=True, policy=Policy(hello="before_submit"))
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # ---- main thread ------------------------------------------------------------------------
+    endpoint = property(lambda self: self.session.endpoint)
+    status_error = property(lambda self: self.session.status_error)
+    busy = property(lambda self: self.session.busy)
 
     @property
-    def ok(self) -> bool:
-        return self.applied is not None and not self.error
+    def timeout(self) -> float:
+        return self.session.timeout
 
-    def report(self) -> tuple[str, str]:
-        """(level, text) for Blender's ``Operator.report``: INFO, WARNING or ERROR."""
-        job = self.job
-        if self.ok:
-            return "INFO", f"muselink: {job.capability} → {self.applied.kind} '{self.applied.name}'"
-        if job.state == CANCELLED:
-            return "WARNING", f"muselink: {job.capability} cancelled"
-        return "ERROR", f"muselink: {job.capability} failed: {self.error or job.error}"
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        self.session.timeout = value
+
+    @property
+    def status(self):
+        """The daemon's last ``status`` (capabilities …), None until one arrives or after ``status = None``."""
+        return self.session.status
+
+    @status.setter
+    def status(self, value) -> None:
+        self.session.status = value
+
+    def submit(self, capability: str, payloads: dict | None = None, params: dict | None = None,
+               context: Any = None) -> Job:
+        """Queue a job for the worker; returns at once."""
+        job = self.session.submit(capability, Capture(dict(payloads or {}), target=context), dict(params or {}))
+        self._ensure_thread()
+        return job
+
+    def refresh(self) -> int:
+        """Ask the daemon for its status in the background; returns a ticket (``session.status_answered``)."""
+        ticket = self.session.request_status()
+        self._ensure_thread()
+        return ticket
+
+    def set_endpoint(self, endpoint: str) -> None:
+        self.session.set_endpoint(endpoint)
+
+    def wait(self, job: Job, timeout: float, tick: Callable[[], Any] | None = None, interval: float = 0.05) -> bool:
+        """Block the caller until ``job`` finishes or ``timeout`` s pass (cancelling it then). For
+        scripts and background mode; ``tick`` runs between polls (e.g. to apply results)."""
+        deadline = time.monotonic() + timeout
+        while not job.finished:
+            if time.monotonic() > deadline:
+                job.request_cancel()
+                return False
+            time.sleep(interval)
+        if tick is not None:
+            tick()
+        return True
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Cancel running jobs, close the client and end the worker (call from unregister)."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+        self._stop = threading.Event()
+
+    # ---- worker thread ----------------------------------------------------------------------
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, args=(self._stop,), name="muselink-blender", daemon=True)
+            self._thread.start()
+
+    def _loop(self, stop: threading.Event) -> None:
+        try:
+            while not stop.is_set():
+                self.session.pump(wait=0.05 if self.session.jobs else 0.0)
+                if not self.session.jobs:
+                    stop.wait(0.05)
+        finally:  # stopping: send the cancels before closing
+            self.session.close("the add-on was stopped")
 
 
 class Controller:
+    """What Blender's operators and timers call: capture + submit, and apply on the main thread."""
+
     def __init__(self, runner: JobRunner, *adapters: Any):
         self.runner = runner
         self.pm = hostspec.host_manager(*adapters)
-        self.jobs: list = []
+        self.session = runner.session
+        self.session.attach(self.pm)
         self.last: Job | None = None
-        self._hello: Job | None = None  # a status request still in flight
+        self._asked: int | None = None  # a status request still in flight
 
     def host_info(self):
-        return self.pm.hook.muselink_host_info()
+        return self.session.info
 
     def capabilities(self, timeout: float, block: bool = True) -> list:
-        """The daemon's capability list (asks it when not known yet). Raises UserError when the
+        """The daemon's capability specs (asks it when not known yet). Raises UserError when the
         daemon cannot be reached within ``timeout`` s. With ``block=False`` (Blender's UI thread)
         it waits at most UI_WAIT s and lets the request go on in the background, so a down
         daemon never freezes the interface; the next call picks up the answer."""
         if self.runner.status is None:
-            pending = self._hello if self._hello is not None and not self._hello.finished else None
-            job = self._hello = pending or self.runner.refresh()
-            if block:
-                if not self.runner.wait(job, timeout):
+            pending = self._asked if self._asked is not None and not self.session.status_answered(self._asked) else None
+            ticket = self._asked = pending or self.runner.refresh()
+            deadline = time.monotonic() + (timeout if block else min(timeout, UI_WAIT))
+            while not self.session.status_answered(ticket) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if not self.session.status_answered(ticket):
+                if block:
                     raise UserError(f"muselink daemon at {self.runner.endpoint} did not answer within {timeout:.0f} s")
-            else:
-                deadline = time.monotonic() + min(timeout, UI_WAIT)
-                while not job.finished and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                if not job.finished:
-                    raise UserError(f"still connecting to the muselink daemon at {self.runner.endpoint} "
-                                    "(is 'muselink serve' running?); try again in a moment")
-            if job.state != DONE:
-                raise UserError(job.error or "could not reach the muselink daemon")
+                raise UserError(f"still connecting to the muselink daemon at {self.runner.endpoint} "
+                                "(is 'muselink serve' running?); try again in a moment")
+            if self.runner.status is None:
+                raise UserError(self.runner.status_error or "could not reach the muselink daemon")
         return list(self.runner.status.capabilities)
 
     def start(self, request, params: dict) -> Job:
-        """Capture for ``request`` (a hostspec CaptureRequest) and submit; raises UserError when
-        there is nothing to send."""
+        """Capture for ``request`` (a CaptureRequest) and submit; raises UserError when there is nothing
+        to send or a parameter is wrong."""
         try:
-            capture = self.pm.hook.muselink_host_capture(request=request)
+            job = self.session.start(request, params)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        if capture is None:
-            raise UserError(f"nothing to send to {request.capability} (source: {request.source or 'default'})")
-        job = self.runner.submit(request.capability, capture.payloads, params, context=capture)
-        self.jobs.append(job)
+        self.runner._ensure_thread()
         self.last = job
         return job
 
-    def tick(self) -> list:
+    def tick(self) -> list[Outcome]:
         """Main thread: apply every newly finished job; returns their outcomes."""
-        outcomes = []
-        for job in [j for j in self.jobs if j.finished]:
-            self.jobs.remove(job)
-            outcome = Outcome(job)
-            if job.state == DONE:
-                try:
-                    outcome.applied = self.pm.hook.muselink_host_apply(
-                        capture=job.context, payloads=job.result.payloads, meta=dict(job.result.meta), replace=None)
-                    if outcome.applied is None:
-                        outcome.error = "the host could not place the result (its target is gone)"
-                except Exception as exc:  # never let a failure escape into Blender's timer
-                    outcome.error = f"could not apply the result: {exc}"
-            elif job.state == FAILED:
-                outcome.error = job.error
-            job.outcome = outcome
-            outcomes.append(outcome)
-        return outcomes
+        return self.session.apply_ready()
 
     def run_blocking(self, job: Job, timeout: float) -> Outcome:
         """Wait for ``job`` (scripts, background mode) and apply it; on timeout cancel it."""
         if not self.runner.wait(job, timeout):
             self.runner.wait(job, 3.0)
             if not job.finished:
-                job.state, job.error = FAILED, f"no result within {timeout:.0f} s; cancelled"
+                job.error, job.state = f"no result within {timeout:.0f} s; cancelled", FAILED
         self.tick()
         return job.outcome or Outcome(job, error=job.error or "not applied")
 
     @property
+    def jobs(self) -> list[Job]:
+        return self.session.jobs
+
+    @property
     def busy(self) -> bool:
-        return bool(self.jobs)
+        return self.session.busy
 
     def cancel_all(self) -> None:
-        for job in self.jobs:
+        for job in self.session.jobs:
             job.request_cancel()
 
     def stop(self) -> None:
         self.cancel_all()
         self.runner.stop()
-        self.jobs.clear()
-
-
-__all__ = ["Controller", "Outcome", "UserError"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from array import array
 
-from ._compat import ImageData
+from .deps import ImageData
 
 try:
     import numpy as np

@@ -11,6 +11,7 @@ TEX_IMAGE = "TEX_IMAGE"
 PRINCIPLED = "BSDF_PRINCIPLED"
 OUTPUT = "OUTPUT_MATERIAL"
 BASE_COLOR = "Base Color"
+ALPHA = "Alpha"
 NODE_GAP = 300.0
 
 
@@ -105,3 +106,17 @@ def result_name(original: str, capability: str) -> str:
     """Name of a result image: ``<original>.<capability>`` (Blender adds .001 … when taken)."""
     stem = original.rsplit(".", 1)[0] if original.lower().endswith((".png", ".jpg", ".jpeg", ".tif", ".exr")) else original
     return f"{stem}.{capability}"[:63]
+
+
+def plan_alpha(nodes: list, links: list, near: str | None = None) -> TexturePlacement:
+    """Where a mask goes: a new (non-colour) Image Texture node below ``near`` (or left of the BSDF)
+    linked into the Alpha of the material's BSDF; ``replaces`` is what fed Alpha before.
+    ValueError when the material has no Principled BSDF."""
+    bsdf = pick_bsdf(nodes, links)
+    if bsdf is None:
+        raise ValueError("the material has no Principled BSDF to take the mask as its alpha")
+    anchor = next((n for n in nodes if n.name == near), None) or next(n for n in nodes if n.name == bsdf)
+    x, y = anchor.location
+    location = (x, y - NODE_GAP) if anchor.name != bsdf else (x - NODE_GAP, y - NODE_GAP)
+    old = next((k for k in links if k.to_node == bsdf and k.to_socket == ALPHA), None)
+    return TexturePlacement(bsdf=bsdf, location=location, replaces=old)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from muselink.core.capability import Capability, InputSpec, Param
-from muselink.core.config import config_dir as default_config_dir
-from muselink.core.hookspecs import hookimpl
+from muselink.core.api import Capability, InputSpec, Param, hookimpl
+from muselink.core.api import config_dir as default_config_dir
 
 from . import registry
 from .loading import SCHEDULERS
@@ -38,11 +37,14 @@ def unavailable() -> str | None:
     return None
 
 
-def _runner(name: str):
+def _runner(name: str, capability: str):
     def run(inputs, params, ctx):
         from . import run as impl
+        from .provenance import with_png_text
 
-        return getattr(impl, name)(inputs, params, ctx, config_dir())
+        output = getattr(impl, name)(inputs, params, ctx, config_dir())
+        output.meta = with_png_text(output.meta, capability, params)  # A1111 `parameters` for PNG writers
+        return output
 
     run.__name__ = name
     return run
@@ -67,17 +69,17 @@ def muselink_capabilities():
     return [
         Capability(
             name="image.generate", summary="Text to image with your Stable Diffusion model (diffusers).",
-            run=_runner("run_generate"), lane="heavy", available=unavailable,
+            run=_runner("run_generate", "image.generate"), lane="heavy", available=unavailable,
             params=COMMON + (Param("width", "int", None, "result width (default: the model's native size)", 8, 8192),
                              Param("height", "int", None, "result height (default: the model's native size)", 8, 8192))),
         Capability(
             name="image.refine", summary="Image to image: repaint a picture guided by a prompt (strength).",
-            run=_runner("run_refine"), lane="heavy", available=unavailable, inputs=(IMAGE,),
+            run=_runner("run_refine", "image.refine"), lane="heavy", available=unavailable, inputs=(IMAGE,),
             params=COMMON + (Param("strength", "float", 0.5, "how much to change (0 = nothing, 1 = everything)",
                                    0.0, 1.0),)),
         Capability(
             name="image.inpaint", summary="Regenerate only the masked region; everything else stays bit-identical.",
-            run=_runner("run_inpaint"), lane="heavy", available=unavailable,
+            run=_runner("run_inpaint", "image.inpaint"), lane="heavy", available=unavailable,
             inputs=(IMAGE, InputSpec("mask", "mask", required=False,
                                      help="white = regenerate (default: the image's transparent pixels)")),
             params=COMMON + (Param("strength", "float", 1.0, "how much the masked region changes", 0.0, 1.0),

@@ -14,7 +14,7 @@ def _config_dir():
 
 
 def _fail(exc: Exception):
-    from muselink.core.cli import CliError
+    from muselink.core.api import CliError
 
     return CliError(str(exc))
 
@@ -57,7 +57,7 @@ def cmd_list(args) -> int:
 
 def cmd_check(args) -> int:
     """Load each model (or NAME) offline; report components, size, and whether the hash still matches."""
-    from muselink.core.daemon import resolve_device
+    from muselink.core.api import resolve_device
 
     from .loading import describe, load_pipeline
 

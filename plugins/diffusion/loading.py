@@ -191,7 +191,7 @@ def get_model(ctx, entry: ModelEntry) -> LoadedModel:
 
 def describe(model: LoadedModel) -> dict:
     """Components, parameter counts and sizes, for ``muselink models check``."""
-    from muselink.core.models import estimate_size
+    from muselink.core.api import estimate_size
 
     parts = {}
     for name, comp in model.pipe.components.items():

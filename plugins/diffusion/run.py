@@ -11,7 +11,7 @@ import random
 import numpy as np
 
 from muselink.bridge.payloads import ImageData
-from muselink.core.capability import JobOutput
+from muselink.core.api import JobOutput
 
 from ..imaging import blend_masked, join_alpha, mask_weights, resize, split_alpha
 from . import registry

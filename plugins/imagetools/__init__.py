@@ -10,8 +10,7 @@ numpy/torch/ncnn/onnxruntime load only when a job runs.
 """
 from __future__ import annotations
 
-from muselink.core.capability import Capability, InputSpec, Param
-from muselink.core.hookspecs import hookimpl
+from muselink.core.api import Capability, InputSpec, OutputSpec, Param, hookimpl
 
 from . import files
 
@@ -54,7 +53,8 @@ IMAGE_IN = InputSpec("image", "image", help="the picture (RGB or RGBA; any size)
 UPSCALE = Capability(
     name="image.upscale",
     summary="Enlarge a picture 2, 3 or 4 times with Real-ESRGAN (tiles: any size; alpha kept; optional mask).",
-    run=run_upscale, lane="heavy", available=upscale_unavailable, outputs=("image",),
+    run=run_upscale, lane="heavy", available=upscale_unavailable,
+    outputs=(OutputSpec("image", "document", "the enlarged picture, scale x the input (hosts: a new document / image)"),),
     inputs=(IMAGE_IN, InputSpec("mask", "mask", required=False,
                                 help="only masked pixels take the network's result; the rest is a plain bicubic enlargement")),
     params=(Param("scale", "int", 2, "enlargement factor: the result is exactly scale x the input", 2, 4),
@@ -68,7 +68,9 @@ UPSCALE = Capability(
 CUTOUT = Capability(
     name="image.cutout",
     summary="Cut the subject out: a soft alpha matte (mask) and the cut-out picture (image, RGBA).",
-    run=run_cutout, lane="image", available=cutout_unavailable, outputs=("image", "mask"),
+    run=run_cutout, lane="image", available=cutout_unavailable,
+    outputs=(OutputSpec("image", "file", "the cut-out RGBA (the CLI's main output; hosts apply the mask instead)"),
+             OutputSpec("mask", "mask", "the soft matte, 255 = subject (hosts: a transparency mask / the material's alpha)")),
     inputs=(IMAGE_IN,),
     params=(Param("model", "choice", "general", "general (U²-Net-p: any salient object) or portrait (MODNet: people)",
                   choices=("general", "portrait")),
@@ -91,3 +93,11 @@ LINEART = Capability(
 @hookimpl(trylast=True)
 def muselink_capabilities():
     return [UPSCALE, CUTOUT, LINEART]
+
+
+@hookimpl(trylast=True)
+def muselink_demo(client, out_dir):
+    """``muselink demo``: cut-out, line art and a x4 upscale of scikit-image's astronaut."""
+    from .demo import demo_step
+
+    return demo_step(client, out_dir)

@@ -5,7 +5,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from muselink.bridge.payloads import ImageData
-from muselink.core.capability import JobOutput
+from muselink.core.api import JobOutput
 
 from ..imaging import split_alpha
 from . import files, matte

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from muselink.bridge.payloads import ImageData
-from muselink.core.files import save_payload
+from muselink.core.api import save_payload
 
 JOBS = (  # (capability, params, file name per output)
     ("image.cutout", {"model": "portrait"}, {"image": "astronaut-cutout.png", "mask": "astronaut-cutout-mask.png"}),

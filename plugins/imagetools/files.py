@@ -13,13 +13,13 @@ searched first.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
+
+from muselink.core.api import file_digest
 
 ENV_DIR = "MUSELINK_IMAGE_MODELS"
 
@@ -82,16 +82,6 @@ def path(source: Source, name: str) -> Path:
     return found
 
 
-@lru_cache(maxsize=16)
-def _digest(file: str, size: int, mtime: float) -> str:
-    digest = hashlib.sha256()
-    with open(file, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
 def file_hash(file: Path) -> str:
     """First 16 hex digits of the file's SHA-256 (provenance)."""
-    st = file.stat()
-    return _digest(str(file), st.st_size, st.st_mtime)
+    return file_digest(file)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from muselink.bridge.payloads import ImageData
-from muselink.core.capability import JobOutput
+from muselink.core.api import JobOutput
 
 from ..imaging import fit_within, resize, split_alpha
 from . import files, hed

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from muselink.bridge.payloads import ImageData
-from muselink.core.capability import JobOutput
+from muselink.core.api import JobOutput
 
 from ..imaging import join_alpha, mask_weights, split_alpha
 from . import files

@@ -17,8 +17,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from muselink.core.capability import Capability, InputSpec, JobOutput, Param
-from muselink.core.hookspecs import hookimpl
+from muselink.core.api import Capability, InputSpec, JobOutput, Param, hookimpl
 
 HERE = Path(__file__).resolve().parent
 CHECKPOINT = HERE / "music.pt"
@@ -201,3 +200,15 @@ def muselink_add_commands(subparsers):
     from .cli import add_commands
 
     add_commands(subparsers)
+
+
+@hookimpl
+def muselink_demo(client, out_dir):
+    """``muselink demo``: continue 'Ode to Joy' for four bars; .mid files and a piano roll."""
+    reason = unavailable()
+    if reason is not None:
+        print(f"  music.continue skipped: {reason}")
+        return []
+    from .demo import demo_step
+
+    return demo_step(client, out_dir)

@@ -23,7 +23,7 @@ MODES = ("major", "minor")
 
 
 def music_cache_dir() -> Path:
-    from muselink.core.config import cache_dir
+    from muselink.core.api import cache_dir
 
     return cache_dir() / "music"
 

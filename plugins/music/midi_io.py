@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 from muselink.bridge.payloads import BlobData, NotesData
-from muselink.core.midifile import midi_from_notes, notes_from_midi, provenance_of  # noqa: F401 (re-exported)
+from muselink.core.api import MIDI_MEDIA_TYPES, midi_from_notes, notes_from_midi
 
 MIN_BPM, MAX_BPM = 20.0, 300.0
-MIDI_TYPES = ("audio/midi", "audio/x-midi", "audio/mid")
 
 
 def as_notes(payload, where: str = "input 'notes'") -> NotesData:
     """A NotesData or a MIDI blob → NotesData, or ValueError saying what is wrong."""
     if isinstance(payload, BlobData):
-        if payload.media_type not in MIDI_TYPES:
+        if payload.media_type not in MIDI_MEDIA_TYPES:
             raise ValueError(f"{where} must be a standard MIDI file (audio/midi), got {payload.media_type!r}")
         return parse_midi(payload.to_bytes(), where)
     if not isinstance(payload, NotesData):

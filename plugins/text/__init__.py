@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import secrets
 
-from muselink.core.capability import Capability, InputSpec, JobOutput, Param
-from muselink.core.hookspecs import hookimpl
+from muselink.core.api import Capability, InputSpec, JobOutput, Param, hookimpl
 
 from .model import MODEL_NAME, unavailable
 
@@ -58,7 +57,7 @@ def run_expand(inputs: dict, params: dict, ctx) -> JobOutput:
 
 def run_lyrics(inputs: dict, params: dict, ctx) -> JobOutput:
     from muselink.bridge.payloads import BlobData
-    from muselink.core.midifile import midi_from_notes
+    from muselink.core.api import midi_from_notes
 
     from .lyrics import as_notes, write
     from .model import load

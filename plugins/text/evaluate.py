@@ -55,7 +55,7 @@ def check_lyrics(notes: NotesData, midi: bytes) -> tuple[int, int]:
     A note counts when it has exactly one lyric event and the word its event belongs to (events
     ending in "-" continue into the next note) has, by pyphen, exactly as many syllables as notes.
     """
-    from muselink.core.midifile import lyrics_of
+    from muselink.core.api import lyrics_of
 
     from .lyrics import melody
     from .syllables import Syllables
@@ -82,7 +82,7 @@ def check_lyrics(notes: NotesData, midi: bytes) -> tuple[int, int]:
 
 
 def eval_lyrics(model, seeds: int = 50) -> dict:
-    from muselink.core.midifile import midi_from_notes
+    from muselink.core.api import midi_from_notes
 
     from .lyrics import write
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from muselink.core.config import config_dir
+from muselink.core.api import config_dir
 
 from .clip import CLIP_MAX_TEXT_TOKENS, count_tokens
 from .decode import Sampler, WordWriter

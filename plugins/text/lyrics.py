@@ -27,7 +27,7 @@ MAX_NOTES = 512
 def as_notes(payload, where: str = "input 'notes'") -> NotesData:
     """NotesData, or a standard MIDI file (every track merged) → NotesData; ValueError naming the input."""
     from muselink.bridge.payloads import BlobData
-    from muselink.core.midifile import notes_from_midi
+    from muselink.core.api import notes_from_midi
 
     if isinstance(payload, BlobData):
         if payload.media_type not in ("audio/midi", "audio/x-midi"):

@@ -8,7 +8,6 @@ tabulated here so the decoders can reason about words without decoding strings.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import os
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from muselink.core.config import cache_dir
+from muselink.core.api import cache_dir, file_digest
 
 from .clip import bytes_to_unicode
 
@@ -49,21 +48,11 @@ def unavailable() -> str | None:
     return None
 
 
-@lru_cache(maxsize=4)
-def _source_id(path: str, size: int, mtime: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
 def source_id() -> str:
     from .convert import gguf_path  # imported late: `python -m ...convert` must not find it imported already
 
     path = gguf_path()
-    stat = path.stat()
-    return _source_id(str(path), stat.st_size, stat.st_mtime_ns)
+    return file_digest(path)
 
 
 def model_dir(precision: str = PRECISION) -> Path:

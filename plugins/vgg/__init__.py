@@ -11,8 +11,7 @@ This module stays cheap to import: torch loads only when a job runs.
 """
 from __future__ import annotations
 
-from muselink.core.capability import Capability, InputSpec, Param
-from muselink.core.hookspecs import hookimpl
+from muselink.core.api import Capability, InputSpec, Param, hookimpl
 
 from ..imaging import TILING_AXES
 from .weights import unavailable

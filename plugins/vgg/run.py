@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from muselink.bridge.payloads import ImageData
-from muselink.core.capability import JobOutput
+from muselink.core.api import JobOutput
 
 from ..imaging import blend_masked, fit_within, join_alpha, mask_weights, resize as resize_rgb, split_alpha
 from . import weights as W

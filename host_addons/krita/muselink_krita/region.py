@@ -144,3 +144,10 @@ def result_bgra(result: ImageData, bounds: Bounds, mask: bytes | None) -> bytes:
     rgba = resize_nearest(rgba, result.width, result.height, bounds.width, bounds.height)
     out = apply_mask_to_alpha(bytearray(rgba), mask)
     return bytes(swap_red_blue(out))
+
+
+def mask_bytes(mask: ImageData, bounds: Bounds) -> bytes:
+    """A 1-channel (or the first channel of any) 8/16-bit mask result as one byte per pixel of ``bounds``."""
+    rgba = as_rgba8(mask)  # gray → R=G=B; RGB(A) masks use their red channel
+    rgba = resize_nearest(rgba, mask.width, mask.height, bounds.width, bounds.height)
+    return bytes(rgba[0::4])

@@ -1,7 +1,7 @@
 """``muselink midi bridge|continue|infill|clip|lyrics|watch|ports``: the DAW bridge's command line.
 
-A muselink plugin (listed in ``DEFAULT_PLUGINS``) that only adds sub-commands; cheap to import:
-mido, rtmidi and the bridge client load inside the handlers.
+Added by the ``hosts`` plugin (``muselink_add_commands``); cheap to import: mido, rtmidi, the MIDI
+add-on (``muselink.host_addons.midi``) and the bridge client load inside the handlers.
 """
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import argparse
 import json
 import sys
 
-from muselink.core.config import default_endpoint
-from muselink.core.hookspecs import hookimpl
+from muselink.core.api import default_endpoint
 
 
 class _Fail(Exception):
@@ -56,9 +55,9 @@ def cmd_bridge(args) -> int:
 
     from muselink.bridge.client import Client
 
-    from . import ports
-    from .engine import BridgeSettings, CallResponse
-    from .timing import Grid
+    from muselink.host_addons.midi.controller import BridgeSettings, CallResponse
+    from muselink.host_addons.midi.host import ports
+    from muselink.host_addons.midi.timing import Grid
 
     try:
         settings = BridgeSettings(bpm=args.bpm, pause_beats=args.pause_beats, grid=Grid.parse(args.grid),
@@ -85,17 +84,20 @@ def cmd_bridge(args) -> int:
         raise _Fail(str(exc)) from None
     client = Client(args.endpoint, name="midi-bridge", timeout=0.05)  # never block the music on the socket
     try:
+        status = None
         try:
             status = client.hello(timeout=args.timeout)
-            cap = next((c for c in status.capabilities if c["name"] == settings.capability), None)
+            cap = status.capability(settings.capability)
             if cap is None:
                 report("warning", message=f"the daemon at {args.endpoint} has no {settings.capability} capability "
                                           "(is the music plugin installed?)")
-            elif not cap.get("available", True):
-                report("warning", message=f"{settings.capability} is unavailable: {cap.get('unavailable_reason')}")
+            elif not cap.available:
+                report("warning", message=f"{settings.capability} is unavailable: {cap.unavailable_reason}")
         except ConnectionError as exc:
             report("daemon_down", message=f"{exc} — ports stay open; phrases are sent once it is up")
         engine = CallResponse(client, settings, outport.send, report=report)
+        if status is not None:  # the session checks parameters against the schema before sending
+            engine.session.set_status(status)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
@@ -136,21 +138,21 @@ def _file_job(args, fn) -> int:
 
 
 def cmd_continue(args) -> int:
-    from .files import continue_file
+    from .midi_files import continue_file
 
     return _file_job(args, lambda c: continue_file(c, args.input, args.output, _params(args), args.answer_only,
                                                    args.job_timeout))
 
 
 def cmd_infill(args) -> int:
-    from .files import infill_file
+    from .midi_files import infill_file
 
     return _file_job(args, lambda c: infill_file(c, args.input, args.output, args.from_bar, args.to_bar,
                                                  _params(args), args.job_timeout))
 
 
 def cmd_clip(args) -> int:
-    """JSON request in, JSON answer out (see :mod:`.clip`); all of it within ``--deadline`` seconds, because
+    """JSON request in, JSON answer out (see :mod:`.midi_clip`); all of it within ``--deadline`` seconds, because
     the DAW waits for this process (Ardour's Lua blocks its GUI on it)."""
     import os
     import threading
@@ -159,7 +161,7 @@ def cmd_clip(args) -> int:
 
     from muselink.bridge.client import DaemonUnavailable, JobFailed
 
-    from .clip import answer_text, parse_request, run_clip
+    from .midi_clip import answer_text, parse_request, run_clip
 
     def give_up() -> None:
         print(f"muselink midi: error: no answer within {args.deadline:g} s; is the daemon busy? "
@@ -196,7 +198,7 @@ def cmd_clip(args) -> int:
 def cmd_lyrics(args) -> int:
     from muselink.bridge.client import JobFailed
 
-    from .files import lyrics_file
+    from .midi_files import lyrics_file
 
     params = {k: v for k, v in (("theme", args.theme), ("max_line", args.max_line), ("seed", args.seed),
                                 ("temperature", args.temperature)) if v is not None}
@@ -214,7 +216,7 @@ def cmd_lyrics(args) -> int:
 def cmd_watch(args) -> int:
     from muselink.bridge.client import DaemonUnavailable
 
-    from .files import watch
+    from .midi_files import watch
 
     with _client(args, "midi-watch") as client:
         try:
@@ -232,7 +234,7 @@ def cmd_watch(args) -> int:
 
 
 def cmd_ports(args) -> int:
-    from . import ports
+    from muselink.host_addons.midi.host import ports
 
     try:
         found = ports.list_ports(args.api)
@@ -256,8 +258,7 @@ def _guard(fn):
     return run
 
 
-@hookimpl(trylast=True)
-def muselink_add_commands(subparsers) -> None:
+def add_commands(subparsers) -> None:
     midi = subparsers.add_parser("midi", help="DAW bridge: call and response over MIDI ports, or MIDI files")
     sub = midi.add_subparsers(dest="midi_command", required=True)
 

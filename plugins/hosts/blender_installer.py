@@ -23,11 +23,15 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+from muselink.core.api import CliError
+from muselink.host_addons import blender as addon
+
+from . import vendor
+
+HERE = Path(addon.__file__).resolve().parent  # host_addons/blender: the add-on's package
 ADDON_ID = "muselink_blender"
 EXTENSION_REPO = "user_default"
-PACKAGE_FILES = ("__init__.py", "_compat.py", "adapter.py", "controller.py", "jobs.py", "pixels.py", "schema.py",
-                 "wiring.py")
+LEFT_OUT = ("__pycache__", "*.pyc", "_vendor", "wheels", ".gitignore")  # build leftovers, never shipped
 MARK = "MUSELINK-BLENDER:"
 PLATFORMS = {("linux", "x86_64"): ("linux-x64", "manylinux_2_28_x86_64"),
              ("linux", "aarch64"): ("linux-arm64", "manylinux_2_28_aarch64"),
@@ -78,17 +82,9 @@ print({MARK!r} + json.dumps({{"module": module, "removed": True}}))
 """
 
 
-class InstallError(RuntimeError):
-    """Install/uninstall cannot go on; the message says why and what to do."""
-
 
 def _error(message: str) -> Exception:
-    try:
-        from muselink.core.cli import CliError
-
-        return CliError(message)
-    except ImportError:  # pragma: no cover
-        return InstallError(message)
+    return CliError(message)
 
 
 def find_blender(path: str | None) -> str:
@@ -139,16 +135,12 @@ def detect(blender: str, env: dict | None = None) -> dict:
 
 
 def stage_package(dest: Path) -> None:
-    """Copy the add-on's own files (not the installer, tests or build leftovers) into ``dest``."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in PACKAGE_FILES + ("blender_manifest.toml",):
-        shutil.copy2(HERE / name, dest / name)
+    """Copy the add-on's own files (its package with ``host/``, and the manifest; no build leftovers) into ``dest``."""
+    shutil.copytree(HERE, dest, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*LEFT_OUT))
 
 
 def vendor_into(dest: Path, python_version: str | None) -> list:
     """``_vendor`` with bridge, host contract, pluggy, and pyzmq for ``python_version`` (None: no pyzmq)."""
-    from muselink.host_addons import vendor
-
     vendor_dir = dest / "_vendor"
     vendor.vendor_pure(vendor_dir)
     vendor.write_vendor_init(vendor_dir)
@@ -164,8 +156,6 @@ def platform_tags(info: dict) -> tuple[str, str]:
 
 def download_pyzmq_wheel(dest: Path, python_version: str, platform_tag: str) -> Path:
     """A binary pyzmq wheel for Blender's Python and platform, fetched from the package index."""
-    from muselink.host_addons import vendor
-
     try:
         return vendor.download_pyzmq_wheel(dest, python_version, platform_tag)
     except RuntimeError as exc:

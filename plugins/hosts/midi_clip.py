@@ -35,8 +35,9 @@ from dataclasses import dataclass
 
 from muselink.bridge.payloads import NotesData
 
-from .files import splice
-from .midifile import notes_from_payloads, rescale
+from muselink.host_addons.midi.notes import rescale
+
+from .midi_files import notes_from_payloads, splice
 
 CAPABILITIES = {"continue": "music.continue", "infill": "music.infill", "variation": "music.variation"}
 SAMPLING = ("temperature", "top_p", "seed")

@@ -1,5 +1,5 @@
-"""Vendoring for host add-ons: copy the bridge, the host contract, pluggy and a pyzmq build that
-matches the *host's* Python into an add-on's ``_vendor`` folder.
+"""Vendoring for host add-ons (run by ``muselink install``): copy the bridge, the host contract, pluggy
+and a pyzmq build that matches the *host's* Python into an add-on's ``_vendor`` folder.
 
 Inside the add-on, ``_vendor`` goes first on ``sys.path`` and the bridge imports as
 ``muselink_bridge``, so it never clashes with a muselink installed in the host's Python.
@@ -15,8 +15,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-BRIDGE = HERE.parent / "bridge"
+from muselink import bridge
+from muselink.host_addons import hostspec
+
+BRIDGE = Path(bridge.__file__).resolve().parent
+HOSTSPEC = Path(hostspec.__file__).resolve()
 
 
 def _copy_package(src: Path, dest: Path) -> None:
@@ -29,7 +32,7 @@ def vendor_pure(dest: Path) -> None:
 
     dest.mkdir(parents=True, exist_ok=True)
     _copy_package(BRIDGE, dest / "muselink_bridge")
-    shutil.copy2(HERE / "hostspec.py", dest / "muselink_hostspec.py")
+    shutil.copy2(HOSTSPEC, dest / "muselink_hostspec.py")
     _copy_package(Path(pluggy.__file__).parent, dest / "pluggy")
 
 

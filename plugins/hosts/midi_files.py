@@ -10,12 +10,23 @@ import time
 from pathlib import Path
 from collections.abc import Callable
 
-from muselink.bridge.payloads import NotesData
-
-from .midifile import append, midi_from_notes, notes_from_midi, notes_from_payloads, rescale
+from muselink.bridge.payloads import BlobData, NotesData
+from muselink.core.api import MIDI_MEDIA_TYPES, midi_from_notes, notes_from_midi
+from muselink.host_addons.midi.notes import append, rescale
 
 log = logging.getLogger("muselink.midi")
 ANSWER_SUFFIX = ".muselink.mid"
+
+
+def notes_from_payloads(payloads: dict, where: str = "answer") -> NotesData:
+    """The ``notes`` payload of a result, or its MIDI file parsed; ValueError when neither."""
+    notes = payloads.get("notes")
+    if isinstance(notes, NotesData):
+        return notes
+    for payload in payloads.values():
+        if isinstance(payload, BlobData) and payload.media_type in MIDI_MEDIA_TYPES:
+            return notes_from_midi(payload.to_bytes(), where)
+    raise ValueError(f"{where} has no notes: expected a 'notes' or 'midi' payload, got {sorted(payloads)}")
 
 
 def read_notes(path: Path) -> NotesData:

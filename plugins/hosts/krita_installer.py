@@ -14,9 +14,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from muselink.host_addons import vendor
+from muselink.core.api import CliError
+from muselink.host_addons import krita as addon
 
-HERE = Path(__file__).resolve().parent
+from . import vendor
+
+HERE = Path(addon.__file__).resolve().parent  # host_addons/krita: the plugin folder and its .desktop file
 PLUGIN = "muselink_krita"
 DESKTOP = f"{PLUGIN}.desktop"
 ENABLE_KEY = f"enable_{PLUGIN}"
@@ -149,8 +152,6 @@ def _copy_plugin(pykrita: Path) -> Path:
 
 
 def install(args) -> int:
-    from muselink.core.cli import CliError
-
     try:
         profile = Path(args.profile).expanduser() if getattr(args, "profile", None) else default_profile()
         version, how = detect_krita_python()

@@ -16,12 +16,12 @@ Uninstall removes only files that carry muselink's mark.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-TEMPLATE = HERE / "muselink_action.lua"
+TEMPLATE = Path(importlib.util.find_spec("muselink.host_addons.ardour").submodule_search_locations[0]) / "muselink_action.lua"
 MARK = "muselink-ardour-action"
 VERSIONS = (7, 8)
 TIMEOUT_S = 60
@@ -84,7 +84,7 @@ def script_name(action: str) -> str:
 
 
 def install(args) -> int:
-    from muselink.core.cli import CliError
+    from muselink.core.api import CliError
 
     written = []
     try:

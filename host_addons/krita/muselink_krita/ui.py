@@ -1,8 +1,9 @@
-"""The docker's Qt panel: renders :class:`PanelState`, turns widgets into parameters.
+"""The docker's Qt panel (the add-on's ``ui``): renders :class:`PanelState`, turns widgets into parameters.
 
-PyQt5 only (no ``krita`` import). ZeroMQ is serviced by a ``QSocketNotifier`` on the client's
-FDs plus a 100 ms ``QTimer``, both calling ``Controller.tick`` — nothing here blocks. Every slot
-catches its exceptions: one escaping into Qt would open a modal dialog inside Krita.
+PyQt5 only (no ``krita`` import): each parameter type maps to one widget (:mod:`.form`). ZeroMQ is
+serviced by a ``QSocketNotifier`` on the client's FDs plus a 100 ms ``QTimer``, both calling
+``Controller.tick`` — nothing here blocks. Every slot catches its exceptions: one escaping into Qt
+would open a modal dialog inside Krita.
 """
 from __future__ import annotations
 
@@ -109,6 +110,14 @@ class Panel(QWidget):
         self.message = QLabel("")
         self.message.setWordWrap(True)
         outer.addWidget(self.message)
+        offer = QHBoxLayout()  # a text result (e.g. an expanded prompt), offered for the prompt box
+        self.offered = QLabel("")
+        self.offered.setWordWrap(True)
+        self.use_offered = QPushButton("Use")
+        self.use_offered.clicked.connect(self._on_use_offered)
+        offer.addWidget(self.offered, 1)
+        offer.addWidget(self.use_offered)
+        outer.addLayout(offer)
         outer.addStretch(1)
 
     def _editor_for(self, field):
@@ -153,7 +162,7 @@ class Panel(QWidget):
             line.setPlaceholderText("name:weight, … (optional)")
         return line, line.text, line
 
-    def _rebuild_form(self, capability: dict) -> None:
+    def _rebuild_form(self, capability) -> None:
         while self.form.rowCount():
             self.form.removeRow(0)
         self.fields = form_for(capability) if capability else []
@@ -163,7 +172,7 @@ class Panel(QWidget):
             widget.setToolTip(field.help)
             self.form.addRow(field.label, widget)
             self.editors[field.name] = (getter, editor)
-        self.summary.setText(capability.get("summary", "") if capability else "")
+        self.summary.setText(capability.summary if capability else "")
 
     # ---- values --------------------------------------------------------------------------------
     def values(self) -> dict:
@@ -191,7 +200,7 @@ class Panel(QWidget):
     @guarded
     def _on_capability(self, *_):
         caps = self.controller.capabilities
-        self._rebuild_form(caps.get(self.current_capability(), {}))
+        self._rebuild_form(caps.get(self.current_capability()))
         self.refresh(self.controller.state)
 
     @guarded
@@ -203,12 +212,24 @@ class Panel(QWidget):
         self.controller.cancel()
 
     @guarded
+    def _on_use_offered(self, *_):
+        name, text = self.controller.use_offered_text()
+        fields = {f.name: f for f in self.fields}
+        target = name if name in fields else next((f.name for f in self.fields if f.widget == "text"), None)
+        editor = self.editors[target][1] if target is not None else None
+        if isinstance(editor, QPlainTextEdit):
+            editor.setPlainText(text)
+        elif isinstance(editor, QLineEdit):
+            editor.setText(text)
+        self.refresh(self.controller.state)
+
+    @guarded
     def _on_live(self, on):
         self.controller.set_live(on, self.settings if on else None)
 
     # ---- render --------------------------------------------------------------------------------
     def _show_capabilities(self, caps: list) -> None:
-        names = [c["name"] for c in caps]
+        names = [c.name for c in caps]
         if names == self._caps_shown:
             return
         self._caps_shown = names
@@ -217,15 +238,15 @@ class Panel(QWidget):
         self.capability.clear()
         for cap in caps:
             ok, why = usable(cap)
-            self.capability.addItem(cap["name"] if ok else f"{cap['name']} ({why})", cap["name"])
+            self.capability.addItem(cap.name if ok else f"{cap.name} ({why})", cap.name)
             if not ok:
                 self.capability.model().item(self.capability.count() - 1).setEnabled(False)
-        usable_names = [c["name"] for c in caps if usable(c)[0]]
+        usable_names = [c.name for c in caps if usable(c)[0]]
         pick = current if current in usable_names else (usable_names[0] if usable_names else None)
         if pick:
             self.capability.setCurrentIndex(names.index(pick))
         self.capability.blockSignals(False)
-        self._rebuild_form(next((c for c in caps if c["name"] == pick), {}))
+        self._rebuild_form(next((c for c in caps if c.name == pick), None))
 
     def _show_preview(self, image) -> None:
         if image is None:
@@ -239,8 +260,9 @@ class Panel(QWidget):
         self.connection.setText(("● " if state.connected else "○ ") + state.connection_text)
         self.connection.setStyleSheet("color: #2a8f2a;" if state.connected else "color: #b03030;")
         self._show_capabilities(state.capabilities)
-        ok = bool(self.current_capability()) and usable(self.controller.capabilities.get(self.current_capability(), {}))[0]
-        one_shot_running = state.busy and any(not j.live_seq for j in self.controller.jobs.values())
+        cap = self.controller.capabilities.get(self.current_capability())
+        ok = cap is not None and usable(cap)[0]
+        one_shot_running = state.busy and any(not j.live for j in self.controller.jobs)
         self.apply_button.setEnabled(state.connected and ok and not one_shot_running)
         self.cancel_button.setEnabled(state.busy)
         self.live_box.setEnabled(state.connected or state.live)
@@ -250,6 +272,9 @@ class Panel(QWidget):
         self._show_preview(state.preview)
         self.message.setText(state.message)
         self.message.setStyleSheet("color: #b03030;" if state.error else "")
+        self.offered.setText(state.offered_text)
+        self.offered.setVisible(bool(state.offered_text))
+        self.use_offered.setVisible(bool(state.offered_text))
         shown = (state.connected, state.busy, self.progress.value(), state.progress_text, state.message)
         if not self.history or self.history[-1] != shown:
             self.history.append(shown)
