@@ -5,10 +5,11 @@ import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from muselink.bridge.payloads import BlobData, ImageData, NotesData
+from muselink.bridge.payloads import BlobData, ImageData, NotesData, Payload
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 MIDI_SUFFIXES = {".mid", ".midi"}
@@ -64,7 +65,7 @@ def read_input(path: str | Path) -> ImageData | BlobData | NotesData:
     return read_image(path)
 
 
-def png_text(meta: dict) -> dict[str, str]:
+def png_text(meta: dict[str, Any]) -> dict[str, str]:
     """The PNG text chunks for a result: what its capability put in ``meta["png_text"]`` (e.g. diffusion's
     A1111 ``parameters``), else a ``parameters`` line of the capability and its parameters; always the
     full ``muselink`` JSON."""
@@ -78,7 +79,7 @@ def png_text(meta: dict) -> dict[str, str]:
     return chunks
 
 
-def save_image(image: ImageData, path: str | Path, meta: dict | None = None) -> Path:
+def save_image(image: ImageData, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
     """Write a PNG (or other format by suffix); PNGs carry the :func:`png_text` chunks."""
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
@@ -97,7 +98,8 @@ def save_image(image: ImageData, path: str | Path, meta: dict | None = None) -> 
     return path
 
 
-def save_payload(payload, path: str | Path, meta: dict | None = None) -> Path:
+def save_payload(payload: Payload, path: str | Path, meta: dict[str, Any] | None = None) -> Path:
+    """Write a result to ``path``: images as PNG (with provenance), notes as .mid or .json, blobs as they are."""
     path = Path(path)
     if isinstance(payload, ImageData):
         return save_image(payload, path, meta)
@@ -113,7 +115,7 @@ def save_payload(payload, path: str | Path, meta: dict | None = None) -> Path:
     return path
 
 
-def natural_suffix(payload) -> str:
+def natural_suffix(payload: Payload) -> str:
     """The file suffix a payload is best saved with."""
     if isinstance(payload, ImageData):
         return ".png"
