@@ -182,7 +182,7 @@ def cmd_clip(args) -> int:
         raise _Fail(str(exc)) from None
     with _client(args, "midi-clip") as client:
         try:
-            client.hello(timeout=min(args.timeout, args.deadline))
+            client.hello(timeout=args.timeout)  # the watchdog ends it at --deadline in any case
             ans = run_clip(client, req, timeout=max(1.0, args.deadline - (time.monotonic() - started) - 0.5))
         except (DaemonUnavailable, JobFailed, ValueError) as exc:
             raise _Fail(str(exc)) from None
