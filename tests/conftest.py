@@ -98,28 +98,17 @@ def shared_client(shared_daemon):
 
 
 @pytest.fixture
-def xvfb():
-    """A private Xvfb server; yields the DISPLAY value. Xvfb picks a free display itself
-    (``-displayfd``), so parallel or stale servers never collide as they can with ``xvfb-run -a``."""
-    import subprocess
+def xvfb(tmp_path):
+    """A private Xvfb server, proven to accept a client (``xserver.start_xvfb``); yields the DISPLAY value."""
+    from xserver import start_xvfb, stop_xvfb
 
     require_host("Xvfb")
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        proc.kill()
-        pytest.fail("Xvfb did not start")
-    yield f":{number}"
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        proc, display = start_xvfb(tmp_path / "xvfb.log")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield display
+    stop_xvfb(proc)
 
 
 @pytest.fixture(scope="session")
