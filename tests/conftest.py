@@ -129,3 +129,29 @@ def thirdparty_daemon(daemon_factory, thirdparty_plugin):
     """A real daemon with the third-party test plugin installed."""
     endpoint, _ = daemon_factory(env={"PYTHONPATH": str(thirdparty_plugin)})
     return endpoint
+
+
+@pytest.fixture
+def kill_client_mid_job():
+    """``kill_client_mid_job(script, endpoint)``: run a client script that prints 'running' once its job runs,
+    SIGKILL it there, and return the monotonic time of the kill (the process is always reaped)."""
+    import signal
+    import subprocess
+    import time
+
+    procs = []
+
+    def run(script: str, endpoint: str) -> float:
+        proc = subprocess.Popen([sys.executable, "-c", script, endpoint], stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "running"
+        proc.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        proc.wait(5)
+        return killed
+
+    yield run
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
