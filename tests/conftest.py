@@ -100,7 +100,7 @@ def shared_client(shared_daemon):
 @pytest.fixture
 def xvfb(tmp_path):
     """A private Xvfb server, proven to accept a client (``xserver.start_xvfb``); yields the DISPLAY value."""
-    from xserver import start_xvfb, stop_xvfb
+    from xserver import start_xvfb, stop_process
 
     require_host("Xvfb")
     try:
@@ -108,7 +108,7 @@ def xvfb(tmp_path):
     except RuntimeError as exc:
         pytest.fail(str(exc))
     yield display
-    stop_xvfb(proc)
+    stop_process(proc)
 
 
 @pytest.fixture(scope="session")

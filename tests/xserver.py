@@ -35,13 +35,13 @@ def x_handshake(display: str, timeout: float = 5.0) -> str | None:
     return reason
 
 
-def start_xvfb(log: Path | None = None, attempts: int = 3) -> tuple[subprocess.Popen, str]:
+def start_xvfb(log: Path | None = None, attempts: int = 3, screen: str = "1280x800x24") -> tuple[subprocess.Popen, str]:
     """Start Xvfb on a free display and wait until a client can connect; raises RuntimeError saying why not."""
     problems = []
     for _ in range(attempts):
         read_fd, write_fd = os.pipe()
         err = open(log, "a") if log else subprocess.DEVNULL
-        proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", screen, "-nolisten", "tcp"],
                                 pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
         os.close(write_fd)
         with os.fdopen(read_fd) as pipe:
@@ -51,11 +51,12 @@ def start_xvfb(log: Path | None = None, attempts: int = 3) -> tuple[subprocess.P
         if problem is None:
             return proc, display
         problems.append(f"{display or '?'} {problem}")
-        stop_xvfb(proc)
+        stop_process(proc)
     raise RuntimeError(f"no usable Xvfb display after {attempts} tries: {'; '.join(problems)}")
 
 
-def stop_xvfb(proc: subprocess.Popen) -> None:
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate a process (Xvfb, a host), kill it if it lingers past 10 s, and reap it."""
     proc.terminate()
     try:
         proc.wait(10)
