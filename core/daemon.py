@@ -25,7 +25,7 @@ from muselink.bridge.payloads import ProtocolError
 from . import __version__
 from .capability import Capability
 from .config import DaemonConfig, LaneConfig
-from .endpoints import check_bind
+from .endpoints import check_bind, enable_curve
 from .lanes import Job, Lane
 from .peers import PeerWatch
 from .registry import Registry
@@ -65,22 +65,8 @@ class Daemon:
         if self.config.max_message_bytes:
             self.router.setsockopt(zmq.MAXMSGSIZE, self.config.max_message_bytes)
         if self.config.curve_secret_key:
-            self._enable_curve(self.config.curve_secret_key)
+            self._auth = enable_curve(self.context, self.router, self.config.curve_secret_key, self.config.curve_clients_dir)
         self.router.bind(self.config.endpoint)
-
-    def _enable_curve(self, secret_file: str) -> None:
-        import zmq.auth
-        from zmq.auth.thread import ThreadAuthenticator
-
-        public, secret = zmq.auth.load_certificate(secret_file)
-        if secret is None:
-            raise ValueError(f"{secret_file} holds no secret key (use the .key_secret file)")
-        self._auth = ThreadAuthenticator(self.context)
-        self._auth.start()
-        self._auth.configure_curve(domain="*", location=self.config.curve_clients_dir or zmq.auth.CURVE_ALLOW_ANY)
-        self.router.curve_secretkey = secret
-        self.router.curve_publickey = public
-        self.router.curve_server = True
 
     def _make_pool(self) -> Any:
         counts = {name: lane.workers for name, lane in self.lane_configs.items()}

@@ -1,7 +1,8 @@
-"""Endpoint checks: the daemon binds to loopback (or ipc://) unless CurveZMQ keys are given."""
+"""Endpoint checks and CurveZMQ setup: the daemon binds to loopback (or ipc://) unless CurveZMQ keys are given."""
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 from urllib.parse import urlsplit
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
@@ -34,3 +35,21 @@ def check_bind(endpoint: str, curve: bool) -> None:
             f"refusing to bind {endpoint}: it is reachable from other machines and would let anyone run jobs. "
             "Bind to tcp://127.0.0.1:PORT or ipc://PATH, or pass --curve-secret KEYFILE and "
             "--curve-clients DIR (CurveZMQ) to allow remote clients securely.")
+
+
+def enable_curve(context: Any, router: Any, secret_file: str, clients_dir: str | None) -> Any:
+    """Make ``router`` a CurveZMQ server with the key pair in ``secret_file``; clients are authenticated
+    against the public keys in ``clients_dir`` (any key when None). Returns the authenticator to stop."""
+    import zmq.auth
+    from zmq.auth.thread import ThreadAuthenticator
+
+    public, secret = zmq.auth.load_certificate(secret_file)
+    if secret is None:
+        raise ValueError(f"{secret_file} holds no secret key (use the .key_secret file)")
+    auth = ThreadAuthenticator(context)
+    auth.start()
+    auth.configure_curve(domain="*", location=clients_dir or zmq.auth.CURVE_ALLOW_ANY)
+    router.curve_secretkey = secret
+    router.curve_publickey = public
+    router.curve_server = True
+    return auth
