@@ -127,8 +127,10 @@ def _apply_mask(t, output, meta):
     node.image, node.location = image, plan.location
     _same_mapping(tree, tree.nodes.get(t.get("node") or ""), node)
     tree.links.new(node.outputs["Color"], tree.nodes[plan.bsdf].inputs[wiring.ALPHA])
-    if hasattr(mat, "blend_method"):  # EEVEE: show the transparency
+    if hasattr(mat, "blend_method"):  # EEVEE: show the transparency (Cycles always does)
         mat.blend_method = "HASHED"
+    if getattr(mat, "shadow_method", "NONE") == "OPAQUE":  # EEVEE before 4.2: shadows follow the cut-out too
+        mat.shadow_method = "HASHED"
     return Applied("mask", image.name, handle=node)
 
 
