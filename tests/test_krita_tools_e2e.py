@@ -97,7 +97,7 @@ def test_prompt_box_expands_stops_and_uses_the_result_in_real_krita(krita_profil
         report = krita.report(360)
         assert "error" not in report, report["error"] + krita.tail()
         assert report["expand_buttons"] == ["prompt"] and report["prompt_before"] == PROMPT
-        assert report["button_while_running"] == "Stop"
+        assert report["button_while_running"] == "Stop" and report["apply_enabled_while_expanding"]
         stopped = report["stopped"]
         assert stopped["state"] == "cancelled" and "stopped" in stopped["message"]
         assert stopped["prompt"] == PROMPT and not stopped["use_shown"] and stopped["button"] == "Expand"

@@ -76,6 +76,11 @@ class Controller:
         return self.session.live
 
     @property
+    def one_shot_running(self) -> bool:
+        """An Apply job is in flight (live jobs and prompt expansions do not block Apply)."""
+        return any(not j.live and not isinstance(j.context, PromptTarget) for j in self.session.jobs)
+
+    @property
     def live_applied(self):
         """What the newest live result made (its layer), or None."""
         return next(iter(self.session.live_applied.values()), None)
@@ -162,7 +167,7 @@ class Controller:
         try:
             if not self.state.connected:
                 raise ValueError("not connected to the muselink daemon (start it with 'muselink serve')")
-            if any(not j.live and not isinstance(j.context, PromptTarget) for j in self.session.jobs):
+            if self.one_shot_running:
                 raise ValueError("a job is already running; cancel it or wait")
             request, params = self._prepare(capability, values, source)
             try:

@@ -112,6 +112,7 @@ def expand(driver, doc, source, width, height):
     button.click()
     report["button_while_running"] = button.text()
     yield "the expansion to stream", 120, watch(lambda: bool(ctrl.state.expand_text))
+    report["apply_enabled_while_expanding"] = panel.apply_button.isEnabled()
     button.click()  # now reads Stop
     driver.note("clicked Stop")
     yield "the expansion to stop", 60, lambda: ctrl.expansion is None and not ctrl.state.expanding

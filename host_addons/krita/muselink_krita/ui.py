@@ -286,8 +286,7 @@ class Panel(QWidget):
         self._show_capabilities(state.capabilities)
         cap = self.controller.capabilities.get(self.current_capability())
         ok = cap is not None and usable(cap)[0]
-        one_shot_running = state.busy and any(not j.live for j in self.controller.jobs)
-        self.apply_button.setEnabled(state.connected and ok and not one_shot_running)
+        self.apply_button.setEnabled(state.connected and ok and not (state.busy and self.controller.one_shot_running))
         self.cancel_button.setEnabled(state.busy)
         self.live_box.setEnabled(state.connected or state.live)
         self.capability.setEnabled(state.connected)
