@@ -29,6 +29,7 @@ from .host import Applied, Capture, CaptureRequest, HostManager, NothingCaptured
 from .jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, ClientLike, Job, Outcome, Policy
 from .live import LiveScheduler, signature
 from .payloads import ImageData
+from .prompts import PromptTarget, expandable, expander, expansion_params, expansion_text
 from .schema import CapabilitySpec, OutputSpec
 
 __all__ = ["ClientLike", "HostManager", "NothingCaptured", "Session"]
@@ -264,6 +265,13 @@ class Session(Connection):
         if job.live_seq and not self.live.finished(job.live_seq, True):
             outcome.stale = True
             return outcome
+        if isinstance(job.capture.target, PromptTarget):  # for the form, not the user's work: no host hook
+            text = expansion_text(result.payloads, self.capabilities.get(job.capability))
+            if text is None:
+                outcome.error = f"{job.capability} brought no text"
+            else:
+                outcome.applied.append(Applied("text", job.capture.target.param, handle=text))
+            return outcome
         outputs = self._outputs(job, result)
         if not outputs:
             outcome.error = f"the result has nothing {self.info.called} can place (got {', '.join(result.payloads) or 'nothing'})"
@@ -283,6 +291,24 @@ class Session(Connection):
                 if job.live:
                     self.live_applied[output.name] = applied
         return outcome
+
+    # ---- prompt expansion (bridge/prompts.py) ----------------------------------------------------
+    def expandable(self, capability: str) -> tuple[str, ...]:
+        """The parameters of ``capability`` whose field gets an "expand" action (prompts of type text,
+        when the daemon offers ``text.expand_prompt`` and this host places text)."""
+        return expandable(self.capabilities.get(capability), self.capabilities, self.info.applies)
+
+    def expand(self, capability: str, param: str, text: str, seed: Any = None, field: str = "") -> Job:
+        """Expand ``text``, the value of ``capability``'s ``param`` field, with the daemon's expander. Progress
+        messages carry the text so far; the finished job's outcome holds ``Applied("text", param, handle=the
+        expanded prompt)`` (nothing is placed in the user's work). ValueError when it cannot be offered."""
+        spec = expander(self.capabilities, self.info.applies)
+        if spec is None or param not in self.expandable(capability):
+            raise ValueError(f"cannot expand '{param}' of {capability}: the daemon offers no prompt expander"
+                             if spec is None else f"parameter '{param}' of {capability} is not a prompt to expand")
+        params = spec.coerce_params(expansion_params(text, seed), fill_defaults=False)
+        target = PromptTarget(capability, param, text, field or param)
+        return self.submit(spec.name, Capture({}, target=target, description=f"the {param} of {capability}"), params)
 
     # ---- live mode -----------------------------------------------------------------------------
     def set_live(self, on: bool, request: Callable[[], LiveRequest] | None = None) -> None:

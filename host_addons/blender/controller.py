@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .deps import CANCELLED, DONE, FAILED, Capture, Job, Outcome, Policy, Session, hostspec
+from .deps import CANCELLED, DONE, FAILED, Capture, Job, Outcome, Policy, PromptTarget, Session, hostspec
 
 __all__ = ["CANCELLED", "DONE", "FAILED", "Controller", "JobRunner", "Outcome", "UserError"]
 UI_WAIT = 1.0  # longest the UI thread waits for a first answer from the daemon
@@ -119,6 +119,7 @@ class Controller:
         self.session.attach(self.pm)
         self.last: Job | None = None
         self._asked: int | None = None  # a status request still in flight
+        self.offers: dict[str, str] = {}  # prompt field -> its expansion, offered beside it until used
 
     def host_info(self):
         return self.session.info
@@ -155,8 +156,44 @@ class Controller:
         return job
 
     def tick(self) -> list[Outcome]:
-        """Main thread: apply every newly finished job; returns their outcomes."""
-        return self.session.apply_ready()
+        """Main thread: apply every newly finished job (an expanded prompt is offered beside its field);
+        returns their outcomes."""
+        outcomes = self.session.apply_ready()
+        for outcome in outcomes:
+            target = outcome.job.context
+            if isinstance(target, PromptTarget) and outcome.ok:
+                self.offers[target.field] = outcome.applied[0].handle
+        return outcomes
+
+    # ---- prompt expansion (the bridge's, beside each prompt field) ----------------------------------
+    def expandable(self, capability: str) -> tuple[str, ...]:
+        """The prompt parameters of ``capability`` that get an expand button."""
+        return self.session.expandable(capability)
+
+    def expansion(self, field: str) -> Job | None:
+        """The expansion of prompt field ``field`` in flight, if any."""
+        return next((j for j in self.session.jobs if isinstance(j.context, PromptTarget)
+                     and j.context.field == field and not j.finished), None)
+
+    def expand(self, capability: str, param: str, text: str, seed=None, field: str = "") -> Job:
+        """Expand a prompt field's text; UserError when it cannot (empty, no expander, one already running)."""
+        field = field or param
+        if self.expansion(field) is not None:
+            raise UserError("this prompt is already being expanded; stop it or wait")
+        try:
+            job = self.session.expand(capability, param, text, seed, field=field)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        self.offers.pop(field, None)
+        self.runner._ensure_thread()
+        self.last = job
+        return job
+
+    def take_offer(self, field: str) -> str:
+        """The expansion offered for ``field`` (removed once taken); UserError when there is none."""
+        if field not in self.offers:
+            raise UserError("there is no expanded prompt to use; expand one first")
+        return self.offers.pop(field)
 
     def run_blocking(self, job: Job, timeout: float) -> Outcome:
         """Wait for ``job`` (scripts, background mode) and apply it; on timeout cancel it."""

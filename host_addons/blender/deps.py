@@ -10,6 +10,7 @@ try:  # inside Blender: the add-on's _vendor folder is on sys.path
     from muselink_bridge.host import Applied, Capture, CaptureRequest, HostInfo
     from muselink_bridge.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Job, Outcome, Policy
     from muselink_bridge.payloads import ImageData
+    from muselink_bridge.prompts import PromptTarget
     from muselink_bridge.schema import CapabilitySpec, ParamSpec
     from muselink_bridge.session import Session
 except ImportError:  # pragma: no cover - depends on how the add-on is loaded
@@ -18,10 +19,11 @@ except ImportError:  # pragma: no cover - depends on how the add-on is loaded
     from muselink.bridge.host import Applied, Capture, CaptureRequest, HostInfo
     from muselink.bridge.jobs import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Job, Outcome, Policy
     from muselink.bridge.payloads import ImageData
+    from muselink.bridge.prompts import PromptTarget
     from muselink.bridge.schema import CapabilitySpec, ParamSpec
     from muselink.bridge.session import Session
     from muselink.host_addons import hostspec
 
 __all__ = ["CANCELLED", "DONE", "FAILED", "QUEUED", "RUNNING", "Applied", "CapabilitySpec", "Capture", "CaptureRequest",
-           "HostInfo", "ImageData", "Job", "Outcome", "ParamSpec", "Policy", "Session", "default_endpoint", "hostspec",
+           "HostInfo", "ImageData", "Job", "Outcome", "ParamSpec", "Policy", "PromptTarget", "Session", "default_endpoint", "hostspec",
            "protocol"]

@@ -86,6 +86,18 @@ def from_image_data(image, use_numpy: bool = True):
     return array("f", map(_LUT.__getitem__, out)), w, h
 
 
+def opaque(image) -> bool:
+    """Whether a wire image has no transparency (no alpha channel, or alpha at its maximum everywhere)."""
+    c = image.channels
+    if c not in (2, 4):
+        return True
+    if np is not None:
+        arr = image.to_numpy()
+        full = {"uint8": 255, "uint16": 65535}.get(str(arr.dtype), 1.0)
+        return bool((arr[:, :, -1] >= full).all())
+    return all(_as_uint8(row, image.dtype)[c - 1::c].count(255) == image.width for row in image.rows())
+
+
 def mean_abs_difference(a, b) -> float:
     """Mean absolute difference of two equally long flat pixel sequences (0..1 scale)."""
     if len(a) != len(b):

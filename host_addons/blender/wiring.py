@@ -108,6 +108,24 @@ def result_name(original: str, capability: str) -> str:
     return f"{stem}.{capability}"[:63]
 
 
+def keeps_texture(source_opaque: bool, result_opaque: bool) -> bool:
+    """Whether a picture made from an opaque texture goes beside it instead of into its node: a result with
+    transparency (line art: lines on transparent) would punch holes in the material, so it becomes a new image
+    in its own, unlinked Image Texture node; an opaque one (a restyle, an upscale) takes the texture's place."""
+    return source_opaque and not result_opaque
+
+
+def plan_beside(nodes: list, node: str) -> tuple:
+    """Where a new, unlinked Image Texture node goes: above ``node``, clear of the nodes already there."""
+    anchor = next(n for n in nodes if n.name == node)
+    x, y = anchor.location
+    taken = {round(n.location[1]) for n in nodes if abs(n.location[0] - x) < NODE_GAP / 2}
+    y += NODE_GAP
+    while round(y) in taken:
+        y += NODE_GAP
+    return (x, y)
+
+
 def plan_alpha(nodes: list, links: list, near: str | None = None) -> TexturePlacement:
     """Where a mask goes: a new (non-colour) Image Texture node below ``near`` (or left of the BSDF)
     linked into the Alpha of the material's BSDF; ``replaces`` is what fed Alpha before.

@@ -1,13 +1,14 @@
 """The Blender host adapter: capture a texture, an exemplar or a camera render, and place results by
 output kind. Output kinds: ``image``/``document`` → a new packed image (in the texture's node, a new
-node linked to Base Color, or a render result); ``mask`` → a new non-colour image linked to the
-BSDF's Alpha; ``text`` → the panel's prompt.
+node linked to Base Color, or a render result; a picture with transparency made from an opaque texture,
+such as line art, goes in a new unlinked node beside it); ``mask`` → a new non-colour image linked to
+the BSDF's Alpha, read like the texture; ``text`` → the panel's prompt.
 """
 from __future__ import annotations
 
 import bpy
 
-from .. import wiring
+from .. import pixels, wiring
 from ..deps import Applied, Capture, HostInfo, hostspec
 from ..form import BLENDER
 from .images import describe, material, new_image, read_image, render_camera, texture_node
@@ -26,9 +27,10 @@ class BlenderAdapter:
         key = image_input.name if image_input is not None else None
         if request.source == "texture":
             mat, node = texture_node(opts)
+            payloads = {key: read_image(node.image)} if key else {}
             target = {"kind": "texture", "material": mat.name, "node": node.name, "image": node.image.name,
-                      "capability": cap}
-            return Capture({key: read_image(node.image)} if key else {}, target, f"{mat.name}/{node.image.name}")
+                      "capability": cap, "opaque": all(pixels.opaque(p) for p in payloads.values())}
+            return Capture(payloads, target, f"{mat.name}/{node.image.name}")
         if request.source in ("exemplar", "prompt"):
             payloads = {}
             if request.source == "exemplar" and key:
@@ -64,6 +66,8 @@ class BlenderAdapter:
             old = bpy.data.images.get(t["image"])
             image = new_image(wiring.result_name(t["image"], t["capability"]), output.payload,
                               {**meta, "source": t["image"]}, old)
+            if wiring.keeps_texture(t.get("opaque", False), pixels.opaque(output.payload)):
+                return Applied("image", image.name, handle=_node_beside(mat.node_tree, node, image))
             if old is not None:
                 old.use_fake_user = True  # the original stays in the .blend, ready to re-link
             node.image = image
@@ -121,7 +125,29 @@ def _apply_mask(t, output, meta):
     plan = wiring.plan_alpha(nodes, links, near=t.get("node"))
     node = tree.nodes.new("ShaderNodeTexImage")
     node.image, node.location = image, plan.location
+    _same_mapping(tree, tree.nodes.get(t.get("node") or ""), node)
     tree.links.new(node.outputs["Color"], tree.nodes[plan.bsdf].inputs[wiring.ALPHA])
-    if hasattr(mat, "blend_method"):  # EEVEE: show the transparency
+    if hasattr(mat, "blend_method"):  # EEVEE: show the transparency (Cycles always does)
         mat.blend_method = "HASHED"
+    if getattr(mat, "shadow_method", "NONE") == "OPAQUE":  # EEVEE before 4.2: shadows follow the cut-out too
+        mat.shadow_method = "HASHED"
     return Applied("mask", image.name, handle=node)
+
+
+def _same_mapping(tree, source, node):
+    """``node`` reads its image the way ``source`` does (the same UV/mapping link, projection, extension)."""
+    if source is None:
+        return
+    node.extension, node.interpolation, node.projection = source.extension, source.interpolation, source.projection
+    for link in source.inputs["Vector"].links:
+        tree.links.new(link.from_socket, node.inputs["Vector"])
+
+
+def _node_beside(tree, source, image):
+    """A new, unlinked Image Texture node holding ``image`` above ``source`` (the texture stays as it is)."""
+    nodes, _ = describe(tree)
+    node = tree.nodes.new("ShaderNodeTexImage")
+    node.image, node.location, node.label = image, wiring.plan_beside(nodes, source.name), image.name
+    _same_mapping(tree, source, node)
+    tree.nodes.active = source  # the texture stays the one the next job reads
+    return node

@@ -1,5 +1,6 @@
 """The operators: ``muselink.stylize_texture``, ``muselink.stylize_render``, ``muselink.generate_texture``,
-``muselink.connect`` and ``muselink.cancel``. Network work runs on the controller's worker thread;
+``muselink.expand_prompt`` and ``muselink.use_expanded`` (beside prompt fields), ``muselink.connect`` and
+``muselink.cancel``. Network work runs on the controller's worker thread;
 results are applied on the main thread by ``bpy.app.timers`` or the modal operator's timer. Scripts
 and background mode (``blender -b``) wait for the result instead."""
 from __future__ import annotations
@@ -12,7 +13,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
 from .. import form as schema
 from ..controller import UserError
 from ..deps import CaptureRequest
-from .props import build_form, form_params
+from .props import build_form, form_params, form_specs
 from .runtime import STATE, controller, ensure_timer, redraw
 
 
@@ -45,12 +46,16 @@ class _JobOperator:
             raise UserError("params must be a JSON object, e.g. {\"style\": \"mosaic\"}")
         return params
 
+    def begin(self, ctl, context, caps):
+        """Capture and submit this operator's job (the expand operator sends a prompt instead)."""
+        request, params = self.request(context, caps)
+        return ctl.start(request, params)
+
     def _start(self, context):
         ctl = controller()
         try:
             caps = ctl.capabilities(ctl.runner.timeout + 1.0, block=bpy.app.background)
-            request, params = self.request(context, caps)
-            return ctl, ctl.start(request, params)
+            return ctl, self.begin(ctl, context, caps)
         except (UserError, ValueError) as exc:
             self.report({"ERROR"}, f"muselink: {exc}")
             return ctl, None
@@ -156,6 +161,80 @@ class MUSELINK_OT_generate_texture(_JobOperator, bpy.types.Operator):
         return CaptureRequest(cap.name, mode.lower(), opts), params
 
 
+FIELDS = [("FORM", "Form", "the prompt in the capability's form"),
+          ("GENERATE", "Generate", "the prompt of Generate texture")]
+
+
+class MUSELINK_OT_expand_prompt(_JobOperator, bpy.types.Operator):
+    """Add style and detail words to this prompt (text.expand_prompt); the result is offered beside the field
+    (Use puts it in). While it runs: stop it"""
+    bl_idname = "muselink.expand_prompt"
+    bl_label = "Expand prompt"
+    bl_options = {"REGISTER"}  # nothing in the scene changes: no undo step
+    __annotations__ = {**_common_props(),
+                       "field": EnumProperty(name="Field", items=FIELDS),
+                       "param": StringProperty(name="Parameter", default="prompt"),
+                       "text": StringProperty(name="Text", description="(empty: the field's text)")}
+
+    def _stop(self):
+        """The button reads Stop while its expansion runs: cancel it (the field keeps its text)."""
+        job = controller().expansion(self.field.lower())
+        if job is None:
+            return None
+        job.request_cancel()
+        self.report({"INFO"}, "muselink: stopping the expansion")
+        return {"FINISHED"}
+
+    def execute(self, context):
+        return self._stop() or super().execute(context)
+
+    def invoke(self, context, event):
+        return self._stop() or super().invoke(context, event)
+
+    def begin(self, ctl, context, caps):
+        wm = context.window_manager
+        if self.field == "GENERATE":
+            cap = schema.check_available(caps, self.capability) if self.capability else schema.pick_prompt_capability(caps)
+            text, seed = self.text or wm.muselink.prompt, None
+        else:
+            cap = self._capability(context, caps)
+            form = getattr(wm, "muselink_form", None)
+            shown = form_specs(cap) is not None and form is not None
+            text = self.text or (getattr(form, schema.prop_name(self.param), "") if shown else "")
+            seed = getattr(form, schema.prop_name("seed"), None) if shown else None  # the image's seed
+        return ctl.expand(cap.name, self.param, text, seed, self.field.lower())
+
+    def _finish(self, outcome):
+        if not outcome.ok:
+            return super()._finish(outcome)
+        STATE["message"] = "muselink: prompt expanded; Use puts it in the field"
+        self.report({"INFO"}, STATE["message"])
+        return {"FINISHED"}
+
+
+class MUSELINK_OT_use_expanded(bpy.types.Operator):
+    """Put the expanded prompt in its field"""
+    bl_idname = "muselink.use_expanded"
+    bl_label = "Use"
+    bl_options = {"REGISTER"}
+    field: EnumProperty(name="Field", items=FIELDS)
+    param: StringProperty(name="Parameter", default="prompt")
+
+    def execute(self, context):
+        try:
+            text = controller().take_offer(self.field.lower())
+        except UserError as exc:
+            self.report({"ERROR"}, f"muselink: {exc}")
+            return {"CANCELLED"}
+        wm = context.window_manager
+        if self.field == "GENERATE":
+            wm.muselink.prompt = text
+        else:
+            setattr(wm.muselink_form, schema.prop_name(self.param), text)
+        redraw()
+        return {"FINISHED"}
+
+
 class MUSELINK_OT_connect(bpy.types.Operator):
     """Connect to the muselink daemon and list its capabilities"""
     bl_idname = "muselink.connect"
@@ -191,5 +270,5 @@ class MUSELINK_OT_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (MUSELINK_OT_stylize_texture, MUSELINK_OT_stylize_render, MUSELINK_OT_generate_texture, MUSELINK_OT_connect,
-           MUSELINK_OT_cancel)
+CLASSES = (MUSELINK_OT_stylize_texture, MUSELINK_OT_stylize_render, MUSELINK_OT_generate_texture, MUSELINK_OT_expand_prompt,
+           MUSELINK_OT_use_expanded, MUSELINK_OT_connect, MUSELINK_OT_cancel)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .deps import DONE, CaptureRequest, Job, NothingCaptured, Outcome, Session
+from .deps import DONE, CaptureRequest, Job, NothingCaptured, Outcome, PromptTarget, Session
 from .form import form_for, params_from_values, usable
 
 MADE = {"layer": "new layer '{}'", "document": "new document '{}'", "mask": "transparency mask '{}'",
@@ -41,6 +41,8 @@ class PanelState:
     last_layer: str = ""
     offered_text: str = ""  # a text result, offered for the prompt field
     offered_for: str = ""  # the parameter it would replace
+    expanding: str = ""  # the prompt parameter being expanded now ("" = none)
+    expand_text: str = ""  # the expansion so far, as it streams in
     version: int = 0  # bumped on every change, so the panel repaints only when needed
 
 
@@ -52,6 +54,7 @@ class Controller:
         self.session.listeners.append(self._on_session)
         self.state = PanelState(endpoint=self.session.endpoint)
         self.last_outcome: Outcome | None = None  # how the newest job ended (for the panel and tests)
+        self.last_expansion: Outcome | None = None  # how the newest prompt expansion ended
         self._shown_version = -1
         self._in_tick = False
 
@@ -71,6 +74,11 @@ class Controller:
     @property
     def live(self):
         return self.session.live
+
+    @property
+    def one_shot_running(self) -> bool:
+        """An Apply job is in flight (live jobs and prompt expansions do not block Apply)."""
+        return any(not j.live and not isinstance(j.context, PromptTarget) for j in self.session.jobs)
 
     @property
     def live_applied(self):
@@ -106,6 +114,8 @@ class Controller:
             state.capabilities = list(s.capabilities.values())
         elif event == "accepted" and job is not None:
             state.progress_text = f"queued on {job.lane}" + (f" (position {job.position})" if job.position else "")
+        elif event == "progress" and job is not None and isinstance(job.context, PromptTarget):
+            state.expand_text = job.message  # the expanded prompt so far
         elif event == "progress" and job is not None:
             state.progress = job.fraction
             state.progress_text = job.message or f"{job.fraction:.0%}"
@@ -157,7 +167,7 @@ class Controller:
         try:
             if not self.state.connected:
                 raise ValueError("not connected to the muselink daemon (start it with 'muselink serve')")
-            if any(not j.live for j in self.session.jobs):
+            if self.one_shot_running:
                 raise ValueError("a job is already running; cancel it or wait")
             request, params = self._prepare(capability, values, source)
             try:
@@ -183,6 +193,44 @@ class Controller:
             self._internal("cancel", exc)
         self.render()
 
+    # ---- prompt expansion ----------------------------------------------------------------------
+    def expandable(self, capability: str) -> tuple[str, ...]:
+        """The prompt boxes of ``capability`` that get an "Expand" button."""
+        return self.session.expandable(capability)
+
+    @property
+    def expansion(self) -> Job | None:
+        """The prompt expansion in flight, if any."""
+        return next((j for j in self.session.jobs if isinstance(j.context, PromptTarget) and not j.finished), None)
+
+    def expand(self, capability: str, param: str, text: str, seed: Any = None) -> bool:
+        """Expand: send the prompt box's text to the daemon's expander; the result is offered (Use)."""
+        try:
+            if self.expansion is not None:
+                raise ValueError("a prompt is already being expanded; stop it or wait")
+            self.session.expand(capability, param, text, seed)
+            self.state.expanding, self.state.expand_text = param, ""
+            self.state.offered_text = self.state.offered_for = ""
+            self._say(f"expanding the {param}…")
+            return True
+        except ValueError as exc:
+            self._say(str(exc), error=True)
+        except Exception as exc:
+            self._internal("expand", exc)
+        finally:
+            self.render()
+        return False
+
+    def stop_expanding(self) -> None:
+        """Stop: cancel the prompt expansion (the prompt box keeps its text)."""
+        try:
+            job = self.expansion
+            if job is not None:
+                self.session.cancel(job)
+        except Exception as exc:
+            self._internal("stop", exc)
+        self.render()
+
     def use_offered_text(self) -> tuple[str, str]:
         """(parameter, text) of the offered text result, cleared once taken."""
         taken = (self.state.offered_for, self.state.offered_text)
@@ -192,6 +240,8 @@ class Controller:
 
     def _finish(self, outcome: Outcome) -> None:
         job = outcome.job
+        if isinstance(job.context, PromptTarget):
+            return self._finish_expansion(outcome, job.context)
         self.last_outcome = outcome
         if job.state == DONE:
             if outcome.stale:
@@ -218,6 +268,19 @@ class Controller:
         else:
             self.state.progress_text = "failed"
             self._say(f"{job.capability} failed — {job.error_code}: {job.error}", error=True)
+
+    def _finish_expansion(self, outcome: Outcome, target: PromptTarget) -> None:
+        state, job = self.state, outcome.job
+        state.expanding, state.expand_text = "", ""
+        self.last_expansion = outcome
+        if job.state == DONE and outcome.ok:
+            state.offered_for, state.offered_text = target.param, outcome.applied[0].handle
+            self._say(f"expanded the {target.param}: Use puts it in the box")
+        elif job.state == "cancelled":
+            self._say(f"expanding the {target.param} stopped; the box is unchanged")
+        else:
+            self._say(f"expanding the {target.param} failed — {outcome.error or job.error_code + ': ' + job.error}",
+                      error=True)
 
     # ---- live mode -----------------------------------------------------------------------------
     def set_live(self, on: bool, settings: Callable[[], tuple] | None = None) -> None:

@@ -9,6 +9,7 @@ try:  # inside Krita: muselink install put these into _vendor
     from muselink_bridge.host import Applied, Capture, CaptureRequest, HostInfo, Output
     from muselink_bridge.jobs import DONE, Job, Outcome
     from muselink_bridge.payloads import ImageData
+    from muselink_bridge.prompts import PromptTarget
     from muselink_bridge.schema import CapabilitySpec, ParamSpec
     from muselink_bridge.session import NothingCaptured, Session
     from muselink_bridge.values import Bounds
@@ -18,11 +19,12 @@ except ImportError:  # a development checkout / the test suite
     from muselink.bridge.host import Applied, Capture, CaptureRequest, HostInfo, Output
     from muselink.bridge.jobs import DONE, Job, Outcome
     from muselink.bridge.payloads import ImageData
+    from muselink.bridge.prompts import PromptTarget
     from muselink.bridge.schema import CapabilitySpec, ParamSpec
     from muselink.bridge.session import NothingCaptured, Session
     from muselink.bridge.values import Bounds
     from muselink.host_addons import hostspec
 
 __all__ = ["DONE", "Applied", "Bounds", "CapabilitySpec", "Capture", "CaptureRequest", "Client", "DaemonUnavailable",
-           "HostInfo", "ImageData", "Job", "NothingCaptured", "Outcome", "Output", "ParamSpec", "Session", "hostspec",
-           "protocol"]
+           "HostInfo", "ImageData", "Job", "NothingCaptured", "Outcome", "Output", "ParamSpec", "PromptTarget", "Session",
+           "hostspec", "protocol"]

@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 from PyQt5.QtCore import Qt, QTimer
 
+from .driver_tools import SCENARIOS
+
 
 _ACTIVE: list = []
 
@@ -152,12 +154,14 @@ class Driver:
         doc = app.createDocument(width, height, "muselink-test", "RGBA", "U8", "", 72.0)
         app.activeWindow().addView(doc)
         source = doc.rootNode().childNodes()[0]
-        source.setPixelData(gradient_bgra(width, height), 0, 0, width, height)
+        picture = spec.get("picture")  # a raw BGRA file of width x height, else a gradient
+        source.setPixelData(open(picture, "rb").read() if picture else gradient_bgra(width, height), 0, 0, width, height)
         doc.setActiveNode(source)
-        box = tuple(spec.get("selection", (80, 60, 160, 120)))
-        selection = self.api.selection()
-        selection.setPixelData(ellipse_mask(width, height, box), 0, 0, width, height)
-        doc.setSelection(selection)
+        box = spec.get("selection", (80, 60, 160, 120))  # null: nothing selected (the whole canvas is sent)
+        if box is not None:
+            selection = self.api.selection()
+            selection.setPixelData(ellipse_mask(width, height, tuple(box)), 0, 0, width, height)
+            doc.setSelection(selection)
         doc.refreshProjection()
         doc.waitForDone()
         yield "the document", 20, lambda: app.activeDocument() is not None
@@ -187,6 +191,9 @@ class Driver:
             return
         if spec["scenario"] == "thirdparty":
             yield from self.thirdparty(doc, source, width, height)
+            return
+        if spec["scenario"] in SCENARIOS:  # image tools, prompt expansion (driver_tools.py)
+            yield from SCENARIOS[spec["scenario"]](self, doc, source, width, height)
             return
         panel.apply_button.click()
         self.note("clicked Apply")

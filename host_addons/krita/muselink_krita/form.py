@@ -7,7 +7,7 @@ The Qt panel turns each :class:`Field` into a widget.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .deps import CapabilitySpec, HostInfo, ParamSpec
@@ -27,6 +27,7 @@ class Field:
     param: ParamSpec
     widget: str
     default: Any
+    expand: bool = False  # a prompt box with an "Expand" button beside it (the daemon offers text.expand_prompt)
 
     name = property(lambda self: self.param.name)
     label = property(lambda self: self.param.label)
@@ -61,9 +62,11 @@ def field_for(param: ParamSpec) -> Field:
     return Field(param, widget, default)
 
 
-def form_for(capability: CapabilitySpec) -> list[Field]:
-    """The form rows for a capability's parameters, in schema order."""
-    return [field_for(p) for p in capability.params]
+def form_for(capability: CapabilitySpec, expandable: tuple[str, ...] = ()) -> list[Field]:
+    """The form rows for a capability's parameters, in schema order; ``expandable`` names the prompt boxes
+    that get an "Expand" button (``Session.expandable``)."""
+    fields = [field_for(p) for p in capability.params]
+    return [replace(f, expand=True) if f.name in expandable and f.widget == "text" else f for f in fields]
 
 
 def usable(capability: CapabilitySpec) -> tuple[bool, str]:

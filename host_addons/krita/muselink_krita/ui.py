@@ -44,6 +44,7 @@ class Panel(QWidget):
         super().__init__(parent)
         self.fields = []
         self.editors = {}
+        self.expand_buttons = {}  # prompt parameter -> its Expand/Stop button
         self.history = []  # (connected, busy, progress %, progress text, message) as shown; read by tests
         self._caps_shown = None
         self._build()
@@ -87,6 +88,15 @@ class Panel(QWidget):
         self.form_host = QWidget()
         self.form = QFormLayout(self.form_host)
         outer.addWidget(self.form_host)
+        offer = QHBoxLayout()  # a text result (an expanded prompt, a caption), offered for the prompt box above
+        self.offered = QLabel("")
+        self.offered.setWordWrap(True)
+        self.use_offered = QPushButton("Use")
+        self.use_offered.setToolTip("put this text in the prompt box")
+        self.use_offered.clicked.connect(self._on_use_offered)
+        offer.addWidget(self.offered, 1)
+        offer.addWidget(self.use_offered)
+        outer.addLayout(offer)
         buttons = QHBoxLayout()
         self.apply_button = QPushButton("Apply")
         self.apply_button.clicked.connect(self._on_apply)
@@ -110,14 +120,6 @@ class Panel(QWidget):
         self.message = QLabel("")
         self.message.setWordWrap(True)
         outer.addWidget(self.message)
-        offer = QHBoxLayout()  # a text result (e.g. an expanded prompt), offered for the prompt box
-        self.offered = QLabel("")
-        self.offered.setWordWrap(True)
-        self.use_offered = QPushButton("Use")
-        self.use_offered.clicked.connect(self._on_use_offered)
-        offer.addWidget(self.offered, 1)
-        offer.addWidget(self.use_offered)
-        outer.addLayout(offer)
         outer.addStretch(1)
 
     def _editor_for(self, field):
@@ -156,7 +158,19 @@ class Panel(QWidget):
         if w == "text":
             text = QPlainTextEdit(str(field.default or ""))
             text.setMaximumHeight(72)
-            return text, text.toPlainText, text
+            if not field.expand:
+                return text, text.toPlainText, text
+            row = QWidget()  # the prompt box and, beside it, Expand (Stop while it runs)
+            lay = QHBoxLayout(row)
+            lay.setContentsMargins(0, 0, 0, 0)
+            button = QPushButton("Expand")
+            button.setToolTip("add style and detail words to this prompt (text.expand_prompt); "
+                              "the result is offered below, Use puts it here")
+            button.clicked.connect(lambda _=False, name=field.name: self._on_expand(name))
+            lay.addWidget(text, 1)
+            lay.addWidget(button, 0, Qt.AlignTop)
+            self.expand_buttons[field.name] = button
+            return row, text.toPlainText, text
         line = QLineEdit("" if field.default is None else str(field.default))
         if w == "weights":
             line.setPlaceholderText("name:weight, … (optional)")
@@ -165,8 +179,9 @@ class Panel(QWidget):
     def _rebuild_form(self, capability) -> None:
         while self.form.rowCount():
             self.form.removeRow(0)
-        self.fields = form_for(capability) if capability else []
+        self.fields = form_for(capability, self.controller.expandable(capability.name)) if capability else []
         self.editors = {}
+        self.expand_buttons = {}
         for field in self.fields:
             widget, getter, editor = self._editor_for(field)
             widget.setToolTip(field.help)
@@ -210,6 +225,15 @@ class Panel(QWidget):
     @guarded
     def _on_cancel(self, *_):
         self.controller.cancel()
+
+    @guarded
+    def _on_expand(self, name):
+        if self.controller.state.expanding == name:
+            self.controller.stop_expanding()
+            return
+        seed = self.values().get("seed")  # the image's seed, when one is set (the seed box's "random" is -1)
+        text = self.editors[name][1].toPlainText()
+        self.controller.expand(self.current_capability(), name, text, seed if isinstance(seed, int) and seed >= 0 else None)
 
     @guarded
     def _on_use_offered(self, *_):
@@ -262,8 +286,7 @@ class Panel(QWidget):
         self._show_capabilities(state.capabilities)
         cap = self.controller.capabilities.get(self.current_capability())
         ok = cap is not None and usable(cap)[0]
-        one_shot_running = state.busy and any(not j.live for j in self.controller.jobs)
-        self.apply_button.setEnabled(state.connected and ok and not one_shot_running)
+        self.apply_button.setEnabled(state.connected and ok and not (state.busy and self.controller.one_shot_running))
         self.cancel_button.setEnabled(state.busy)
         self.live_box.setEnabled(state.connected or state.live)
         self.capability.setEnabled(state.connected)
@@ -272,9 +295,14 @@ class Panel(QWidget):
         self._show_preview(state.preview)
         self.message.setText(state.message)
         self.message.setStyleSheet("color: #b03030;" if state.error else "")
-        self.offered.setText(state.offered_text)
-        self.offered.setVisible(bool(state.offered_text))
-        self.use_offered.setVisible(bool(state.offered_text))
+        for name, button in self.expand_buttons.items():
+            button.setText("Stop" if state.expanding == name else "Expand")
+            button.setEnabled(state.connected and (not state.expanding or state.expanding == name))
+        offered = f"expanding… {state.expand_text}".strip() if state.expanding else state.offered_text
+        self.offered.setText(offered)
+        self.offered.setStyleSheet("color: #808080; font-style: italic;" if state.expanding else "")
+        self.offered.setVisible(bool(offered))
+        self.use_offered.setVisible(bool(state.offered_text) and not state.expanding)
         shown = (state.connected, state.busy, self.progress.value(), state.progress_text, state.message)
         if not self.history or self.history[-1] != shown:
             self.history.append(shown)

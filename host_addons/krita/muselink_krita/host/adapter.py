@@ -150,8 +150,9 @@ def _new_document(output, meta) -> Applied:
 
 
 def _transparency_mask(doc, target: KritaTarget, output, meta) -> Applied:
-    """A transparency mask on the source layer (through Krita's own action, which needs a window: the
-    5.1 scripting API cannot fill one); without a window, a local selection mask with the same pixels."""
+    """A transparency mask on the source layer, made by Krita's own action (which needs a window: the 5.1
+    scripting API cannot create one) and filled with the mask; without a window, a local selection mask
+    with the same pixels. The user's selection is kept; one undo removes the mask."""
     source = target.source
     if source is None:
         raise ValueError("no layer to put the mask on")
@@ -167,7 +168,9 @@ def _transparency_mask(doc, target: KritaTarget, output, meta) -> Applied:
         before = {n.uniqueId() for n in source.childNodes()}
         kept = doc.selection()
         doc.setActiveNode(source)
-        doc.setSelection(selection)
+        # with nothing selected the action makes a plain mask (one undo step: undo removes it); with a selection it
+        # would consume it, and undo would bring back a selection the user never made. The pixels go in after.
+        doc.setSelection(None)
         action.trigger()
         doc.waitForDone()
         made = [n for n in source.childNodes() if n.uniqueId() not in before and n.type() == "transparencymask"]
@@ -176,6 +179,7 @@ def _transparency_mask(doc, target: KritaTarget, output, meta) -> Applied:
         doc.setActiveNode(source)  # Krita made the new mask active; the user keeps working on the layer
         QTimer.singleShot(100, lambda: _activate(doc, source))
         if made:
+            made[0].setPixelData(selection.pixelData(0, 0, doc.width(), doc.height()), 0, 0, doc.width(), doc.height())
             made[0].setName(name)
             doc.refreshProjection()
             return Applied(kind="mask", name=name, handle=made[0])
