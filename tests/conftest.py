@@ -100,12 +100,15 @@ def shared_client(shared_daemon):
 @pytest.fixture
 def xvfb():
     """A private Xvfb server; yields the DISPLAY value. Xvfb picks a free display itself
-    (``-displayfd``), so parallel or stale servers never collide as they can with ``xvfb-run -a``."""
+    (``-displayfd``), so parallel or stale servers never collide as they can with ``xvfb-run -a``.
+    ``-noreset``: an X server resets when its last client leaves and refuses connections meanwhile, so a
+    host that opens and closes a short connection at start-up would make the next one fail (3 in 60 here)."""
     import subprocess
 
     require_host("Xvfb")
     read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp",
+                             "-noreset"],
                             pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     os.close(write_fd)
