@@ -87,7 +87,7 @@ bpy.context.view_layer.objects.active.data.energy = 4.0
 scene.render.engine = "CYCLES"
 scene.cycles.samples = 12
 scene.cycles.use_denoising = False  # Debian's Cycles has no OpenImageDenoise
-scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 400, 300, 100
+scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage = 480, 360, 100
 
 # ---- connect, tap the wire, fill the form ------------------------------------------------------------
 ctl = runtime.controller()
