@@ -6,6 +6,7 @@ import os
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -119,9 +120,17 @@ def wait_for(q: queue.Queue, predicate, timeout: float, what: str, seen: list, f
     raise AssertionError(f"no {what} within {timeout} s; output so far:\n" + "\n".join(seen[-30:]))
 
 
-def jack_server(tmp_path: Path, monkeypatch):
+def realtime_allowed() -> bool:
+    """Whether processes here may use real-time scheduling (root, CAP_SYS_NICE or an RLIMIT_RTPRIO)."""
+    probe = "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True).returncode == 0
+
+
+def jack_server(tmp_path: Path, monkeypatch, realtime: bool = False):
     """Generator for a fixture: a private JACK server (dummy driver) that the test's processes and Ardour use;
-    yields the :class:`JackSession` and stops everything in it afterwards."""
+    yields the :class:`JackSession` and stops everything in it afterwards. ``realtime``: run it (and so its
+    clients' process threads) with real-time priority, as JACK runs by default, where that is allowed; without,
+    a machine whose cores are saturated starves the dummy driver's clients (late cycles, zombified clients)."""
     require_host("jackd", "ardour7-lua", "fluidsynth")
     if not SOUNDFONT.exists():
         pytest.fail(f"soundfont missing: {SOUNDFONT} (apt-get install fluid-soundfont-gm)")
@@ -130,7 +139,8 @@ def jack_server(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("JACK_NO_START_SERVER", "1")
     procs = JackSession()
     log = open(tmp_path / "jackd.log", "w")
-    server = procs.start(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", PERIOD],
+    mode = ["--realtime"] if realtime and realtime_allowed() else ["--no-realtime"]
+    server = procs.start(["jackd", "-n", name, *mode, "-d", "dummy", "-r", "48000", "-p", PERIOD],
                          stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

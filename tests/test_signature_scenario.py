@@ -25,7 +25,8 @@ import numpy as np
 import pytest
 
 from conftest import require_host
-from jack_support import ARDOUR_SCRIPT, ardour_env, assert_recorded_answers, jack_server, lines, recorded_onsets, stop, wait_for
+from jack_support import (ARDOUR_SCRIPT, ardour_env, assert_recorded_answers, jack_server, lines, realtime_allowed, recorded_onsets,
+                          stop, wait_for)
 from krita_support import KritaRun, install_profile
 from muselink.bridge.client import Client
 from muselink.bridge.payloads import ImageData
@@ -48,8 +49,8 @@ SELECTION = (80, 60, 160, 120)
 
 @pytest.fixture
 def jack(tmp_path, monkeypatch):
-    """A private JACK server (dummy driver) for the bridge, the test's ports and Ardour."""
-    yield from jack_server(tmp_path, monkeypatch)
+    """A private JACK server (dummy driver, real-time where allowed) for the bridge, the test's ports and Ardour."""
+    yield from jack_server(tmp_path, monkeypatch, realtime=True)
 
 
 def warm_up(endpoint: str, brick: np.ndarray) -> dict:
@@ -261,6 +262,7 @@ def test_krita_blender_and_a_daw_share_one_daemon_at_once(jack, tmp_path, xvfb):
             "rss_change": round(rss_after["total_mib"] / rss_warm["total_mib"] - 1, 4),
             "cpu_s": {k: v for k, v in cpu.phases.items() if k != "until ready"},
             "model_ms": {"idle": [round(a["model_s"] * 1000, 1) for a in idle], "busy": [round(a["model_s"] * 1000, 1) for a in busy]},
+            "jack_realtime": realtime_allowed(),
             "daemon_command": Path(f"/proc/{daemon.pid}/cmdline").read_text().split("\0")[:-1],
             "timeline_s": clock.marks, "warm_up_s": warmed, "strokes": len(strokes), "live_updates": live["live_applied_seq"],
             "blender": {"cancel_fraction": c["fraction"], "render_s": b.get("render_seconds")},
