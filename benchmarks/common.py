@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import time
 
@@ -26,12 +27,39 @@ def running_daemon(*args: str, env: dict | None = None):
 
 
 def rss_bytes(pid: int) -> int:
-    """Resident memory of a process (Linux /proc), in bytes."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
+    """Resident memory of a process (Linux /proc), in bytes; 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return 0
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (Linux /proc): the daemon is a broker plus worker processes."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(children.get(p, []))
+    return found
+
+
+def daemon_rss_bytes(pid: int) -> int:
+    """Resident memory of the whole daemon: its broker process and every worker under it."""
+    return sum(rss_bytes(p) for p in process_tree(pid))
 
 
 def timed(fn, repeat: int, warmup: int = 1) -> list[float]:

@@ -51,6 +51,8 @@ class Daemon:
         self.started_at = time.time()
         self._auth: Any = None
         self.pool: Any = None
+        self._specs: list[Any] = []
+        self._specs_at = -1e9
 
     # ---- setup ----------------------------------------------------------------------------
     def bind(self) -> None:
@@ -90,6 +92,15 @@ class Daemon:
 
         return LocalPool(self.config, self.context, counts)
 
+    def capability_specs(self) -> list[Any]:
+        """Every capability's schema and availability, checked at most once a second: availability checks are
+        plugin code, and the broker's one thread must keep answering every client."""
+        now = time.monotonic()
+        if now - self._specs_at > 1.0:
+            self._specs = [c.spec() for c in self.registry.capabilities.values()]
+            self._specs_at = now
+        return self._specs
+
     def status(self) -> P.Status:
         slots = self.pool.slots if self.pool is not None else []
         lanes = {name: {"workers": self.lane_configs[name].workers, "queued": lane.queued(),
@@ -103,7 +114,7 @@ class Daemon:
             for key, n in cache.get("loads", {}).items():
                 models["loads"][key] = models["loads"].get(key, 0) + n
         return P.Status(protocol=P.PROTOCOL_VERSION, daemon_version=__version__,
-                        capabilities=[c.spec() for c in self.registry.capabilities.values()],
+                        capabilities=self.capability_specs(),
                         lanes=lanes, workers=[s.describe() for s in slots],
                         plugins={"loaded": self.registry.plugins, "device": ",".join(devices) or self.config.device,
                                  "executor": self.config.executor, "models": models, "uptime_s": round(time.time() - self.started_at, 1)},
@@ -225,7 +236,7 @@ class Daemon:
             cap = self.registry.get(msg.capability)
         except KeyError as exc:
             return refuse("unknown_capability", exc.args[0])
-        reason = cap.unavailable_reason()
+        reason = next((s.unavailable_reason for s in self.capability_specs() if s.name == cap.name), None)
         if reason:
             return refuse("unavailable", f"{cap.name} is not available: {reason}")
         try:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -126,14 +127,38 @@ def natural_suffix(payload: Payload) -> str:
 
 @lru_cache(maxsize=32)
 def _digest(path: str, size: int, mtime_ns: int) -> str:
+    """The digest, from the on-disk record when the file is unchanged since it was hashed (every worker process
+    asks, and hashing a 100 MB model takes seconds on a busy machine), else computed and recorded."""
+    from .config import cache_dir
+
+    record = cache_dir() / "file-digests.json"
+    try:
+        known = json.loads(record.read_text())
+    except (OSError, ValueError):
+        known = {}
+    entry = known.get(path) if isinstance(known, dict) else None
+    if isinstance(entry, list) and len(entry) == 3 and entry[:2] == [size, mtime_ns]:
+        return str(entry[2])
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()[:16]
+    value = digest.hexdigest()[:16]
+    try:
+        known = known if isinstance(known, dict) else {}
+        known[path] = [size, mtime_ns, value]
+        record.parent.mkdir(parents=True, exist_ok=True)
+        tmp = record.with_name(f"{record.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(known))
+        tmp.replace(record)
+    except OSError:
+        pass  # a read-only cache only costs the hashing again
+    return value
 
 
 def file_digest(path: str | Path) -> str:
-    """First 16 hex digits of a file's SHA-256 (a model's provenance hash), cached while the file is unchanged."""
-    stat = Path(path).stat()
+    """First 16 hex digits of a file's SHA-256 (a model's provenance hash); recorded in the cache folder and
+    reused while the file's size and modification time are unchanged."""
+    path = Path(path).resolve()
+    stat = path.stat()
     return _digest(str(path), stat.st_size, stat.st_mtime_ns)

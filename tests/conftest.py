@@ -98,31 +98,17 @@ def shared_client(shared_daemon):
 
 
 @pytest.fixture
-def xvfb():
-    """A private Xvfb server; yields the DISPLAY value. Xvfb picks a free display itself
-    (``-displayfd``), so parallel or stale servers never collide as they can with ``xvfb-run -a``.
-    ``-noreset``: an X server resets when its last client leaves and refuses connections meanwhile, so a
-    host that opens and closes a short connection at start-up would make the next one fail (3 in 60 here)."""
-    import subprocess
+def xvfb(tmp_path):
+    """A private Xvfb server, proven to accept a client (``xserver.start_xvfb``); yields the DISPLAY value."""
+    from xserver import start_xvfb, stop_process
 
     require_host("Xvfb")
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1280x800x24", "-nolisten", "tcp",
-                             "-noreset"],
-                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        number = pipe.readline().strip()
-    if not number:
-        proc.kill()
-        pytest.fail("Xvfb did not start")
-    yield f":{number}"
-    proc.terminate()
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        proc, display = start_xvfb(tmp_path / "xvfb.log")
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    yield display
+    stop_process(proc)
 
 
 @pytest.fixture(scope="session")
@@ -143,3 +129,29 @@ def thirdparty_daemon(daemon_factory, thirdparty_plugin):
     """A real daemon with the third-party test plugin installed."""
     endpoint, _ = daemon_factory(env={"PYTHONPATH": str(thirdparty_plugin)})
     return endpoint
+
+
+@pytest.fixture
+def kill_client_mid_job():
+    """``kill_client_mid_job(script, endpoint)``: run a client script that prints 'running' once its job runs,
+    SIGKILL it there, and return the monotonic time of the kill (the process is always reaped)."""
+    import signal
+    import subprocess
+    import time
+
+    procs = []
+
+    def run(script: str, endpoint: str) -> float:
+        proc = subprocess.Popen([sys.executable, "-c", script, endpoint], stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "running"
+        proc.send_signal(signal.SIGKILL)
+        killed = time.monotonic()
+        proc.wait(5)
+        return killed
+
+    yield run
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -121,11 +121,13 @@ def test_bad_inputs_get_errors_naming_the_parameter():
 
 
 def test_text_capabilities_run_in_the_text_lane():
-    """All three capabilities declare the 'text' lane, which the daemon's default lanes include."""
+    """All three capabilities declare the 'text' lane, which the daemon's default lanes include: one worker that
+    gives way to the MIDI lane (lower priority)."""
     from muselink.core.config import DaemonConfig
 
     assert {c.lane for c in caps().values()} == {"text"}
-    assert DaemonConfig().lanes["text"] == 1
+    text = DaemonConfig().lanes["text"]
+    assert text.workers == 1 and text.nice > DaemonConfig().lanes["interactive"].nice
 
 
 def test_distinct_2_counts_unique_word_pairs():

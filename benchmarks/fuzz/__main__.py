@@ -14,7 +14,7 @@ import time
 
 import zmq
 
-from benchmarks.common import rss_bytes, running_daemon_proc
+from benchmarks.common import daemon_rss_bytes, running_daemon_proc
 from benchmarks.fuzz.strategies import CLIENT_COMMANDS, RandomPicker, build_message
 from muselink.bridge import protocol as P
 
@@ -31,7 +31,7 @@ def main() -> int:
         sock = zmq.Context.instance().socket(zmq.DEALER)
         sock.linger = 0
         sock.connect(endpoint)
-        rss_before = rss_bytes(proc.pid)
+        rss_before = daemon_rss_bytes(proc.pid)
 
         def collect_until_pong(nonce: int) -> None:
             deadline = time.monotonic() + 30
@@ -60,14 +60,14 @@ def main() -> int:
         sock.send_multipart(P.encode(P.Ping(nonce=0)))
         collect_until_pong(0)
         elapsed = time.perf_counter() - started
-        rss_after = rss_bytes(proc.pid)
+        rss_after = daemon_rss_bytes(proc.pid)
         alive = proc.poll() is None
         sock.close(linger=0)
     print(f"messages sent      {sent}")
     print(f"rate               {sent / elapsed:.0f} messages/s ({elapsed:.1f} s, generation included)")
     print(f"replies            {sum(replies.values())}: " + ", ".join(f"{k} {v}" for k, v in replies.most_common()))
     print(f"internal errors    {replies.get('internal', 0)}")
-    print(f"daemon RSS         {rss_before / 2**20:.1f} MiB before, {rss_after / 2**20:.1f} MiB after "
+    print(f"daemon RSS         {rss_before / 2**20:.1f} MiB before, {rss_after / 2**20:.1f} MiB after "  # broker + workers
           f"({(rss_after / rss_before - 1) * 100:+.1f} %)")
     print("alive" if alive and not replies.get("internal") else "NOT ALIVE or internal errors")
     return 0 if alive and not replies.get("internal") else 1

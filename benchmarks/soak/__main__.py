@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from benchmarks.common import rss_bytes, running_daemon_proc
+from benchmarks.common import daemon_rss_bytes, running_daemon_proc
 from muselink.bridge import protocol as P
 from muselink.bridge.client import Client
 from muselink.bridge.payloads import ImageData, Note, NotesData
@@ -98,10 +98,10 @@ def main() -> int:
         while any(t.is_alive() for t in threads):
             time.sleep(0.5)
             if not rss_warm and tally.done >= total // 10:
-                rss_warm = rss_bytes(proc.pid)
+                rss_warm = daemon_rss_bytes(proc.pid)
                 print(f"  warm-up done at {tally.done} jobs: daemon RSS {rss_warm / 2**20:.1f} MiB", flush=True)
         elapsed = time.perf_counter() - started
-        rss_end = rss_bytes(proc.pid)
+        rss_end = daemon_rss_bytes(proc.pid)
         alive = proc.poll() is None
     growth = (rss_end / rss_warm - 1) * 100 if rss_warm else float("nan")
     print(f"jobs               {tally.done}/{total} ended in {elapsed:.1f} s ({tally.done / elapsed:.0f} jobs/s)")

@@ -7,36 +7,16 @@ every worker process) after it has sat idle for ``--idle`` seconds.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
 
 import numpy as np
 
-from benchmarks.common import median, rss_bytes, table
+from benchmarks.common import daemon_rss_bytes, median, process_tree, table
 from muselink.bridge.client import Client
 from muselink.bridge.payloads import ImageData
 from muselink.core.demo import free_endpoint
-
-
-def tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants (Linux /proc)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        found.append(p)
-        todo.extend(children.get(p, []))
-    return found
 
 
 def one(idle: float) -> dict:
@@ -56,8 +36,8 @@ def one(idle: float) -> dict:
             client.run("debug.echo", {"image": ImageData.from_numpy(np.zeros((8, 8, 3), np.uint8))}, timeout=120)
             first_job = time.perf_counter() - started
             time.sleep(idle)
-            pids = tree(proc.pid)
-            rss = sum(rss_bytes(p) for p in pids)
+            pids = process_tree(proc.pid)
+            rss = daemon_rss_bytes(proc.pid)
         return {"hello_s": hello, "first_job_s": first_job, "rss_mib": rss / 2**20, "processes": len(pids)}
     finally:
         proc.terminate()

@@ -22,6 +22,8 @@ from PIL import Image, ImageChops, ImageGrab
 
 HERE = Path(__file__).resolve().parent
 DRIVER = HERE.parents[1] / "tests" / "ardour_action_session.lua"
+sys.path.insert(0, str(HERE.parents[1] / "tests"))
+from xserver import start_xvfb, stop_process  # noqa: E402
 OUT = HERE / "ardour-action.png"
 
 ENGINE = """<?xml version="1.0" encoding="UTF-8"?>
@@ -98,14 +100,7 @@ def dress_for_the_gui(work: Path, session: Path, snapshot: str = "clip", track: 
 
 def screenshot(work: Path, session: Path, snapshot: str = "clip") -> Image.Image:
     """Open the session in Ardour under a private Xvfb; grab the screen once the editor stops changing."""
-    read_fd, write_fd = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0", "1600x900x24", "-nolisten", "tcp",
-                             "-noreset"],
-                            pass_fds=(write_fd,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as pipe:
-        display = ":" + pipe.readline().strip()
+    xvfb, display = start_xvfb(work / "xvfb.log", screen="1600x900x24")
     env = {**os.environ, "DISPLAY": display, "XDG_CONFIG_HOME": str(work / "config")}
     with open(work / "ardour-gui.log", "w") as log:
         ardour = subprocess.Popen(["ardour", "-n", "-a", str(session / f"{snapshot}.ardour")], env=env, stdout=log,
@@ -123,13 +118,8 @@ def screenshot(work: Path, session: Path, snapshot: str = "clip") -> Image.Image
             last = shot
         raise SystemExit("Ardour's editor did not settle within 120 s")
     finally:
-        for proc in (ardour, xvfb):
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(ardour)
+        stop_process(xvfb)
 
 
 def main() -> None:

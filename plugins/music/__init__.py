@@ -12,12 +12,12 @@ torch, MidiTok and mido load inside the functions.
 """
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from muselink.core.api import Capability, InputSpec, JobOutput, Param, hookimpl
+from muselink.core.api import Capability, InputSpec, JobOutput, Param, file_digest, hookimpl
 
 HERE = Path(__file__).resolve().parent
 CHECKPOINT = HERE / "music.pt"
@@ -27,18 +27,10 @@ METERS = ("4/4", "3/4", "2/4", "6/8", "3/8", "9/8", "12/8", "2/2", "3/2", "5/4",
 def unavailable() -> str | None:
     if not CHECKPOINT.exists():
         return f"the music model checkpoint is missing ({CHECKPOINT}); run 'muselink train music'"
-    try:
-        import miditok  # noqa: F401
-        import mido  # noqa: F401
-        import torch  # noqa: F401
-    except ImportError as exc:
-        return f"{exc.name} is not installed (pip install 'muselink[music]')"
+    for module in ("miditok", "mido", "torch"):  # found, not imported: the broker asks this on every status
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (pip install 'muselink[music]')"
     return None
-
-
-@lru_cache(maxsize=4)
-def file_hash(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _load(path: Path):
@@ -50,14 +42,14 @@ def _load(path: Path):
     voc = vocab()
     if model.cfg.vocab_size != len(voc):
         raise RuntimeError(f"checkpoint {path} has a vocabulary of {model.cfg.vocab_size}, the tokenizer {len(voc)}")
-    return Engine(model, voc, file_hash(str(path))[:16])
+    return Engine(model, voc, file_digest(path))
 
 
 def load_engine(ctx=None, path: Path = CHECKPOINT):
     """The loaded model + tokenizer (shared through the daemon's model cache when ``ctx`` is given)."""
     if ctx is None or ctx.models is None:
         return _standalone(str(path))
-    return ctx.models.get(f"music:{file_hash(str(path))[:16]}", lambda: _load(path))
+    return ctx.models.get(f"music:{file_digest(path)}", lambda: _load(path))
 
 
 @lru_cache(maxsize=2)
