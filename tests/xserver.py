@@ -4,8 +4,9 @@ Xvfb picks a free display itself (``-displayfd``), so parallel or stale servers 
 can with ``xvfb-run -a``. The display is then proven usable by the X11 connection handshake a client
 makes (no auth, like Krita's), and a server that refuses it is replaced: 'could not connect to display'
 once failed whole Krita runs here. ``-noreset``: by default an X server resets when its last client
-leaves and refuses connections while it does, so a short connection (this handshake, a host's probe at
-start-up) made the next client fail now and then (3 of 60 Qt clients started at once, none with it). Stdlib only.
+leaves and refuses connections while it does, so one client's short connection (a host's probe at start-up,
+this handshake) can make another's fail: 3 of 60 Qt clients started together on a fresh Xvfb failed without
+it, 0 of 180 with it. Stdlib only.
 """
 from __future__ import annotations
 
