@@ -28,11 +28,13 @@ def free_endpoint() -> str:
 
 
 def start_daemon(endpoint: str, extra: list[str] | None = None, env: dict | None = None,
-                 client_options: dict | None = None) -> subprocess.Popen:
+                 client_options: dict | None = None, new_session: bool = False) -> subprocess.Popen:
     """Start ``muselink serve`` as a subprocess and wait until it answers ``hello`` (asked by a client made
-    with ``client_options``, e.g. CurveZMQ keys) and every worker is up, so the first job's timing is its own."""
+    with ``client_options``, e.g. CurveZMQ keys) and every worker is up, so the first job's timing is its own.
+    ``new_session``: in a session of its own, as when started from its own terminal."""
     proc = subprocess.Popen([sys.executable, "-m", "muselink.core.cli", "--log-level", "warning", "serve",
-                             "--endpoint", endpoint, *(extra or [])], env={**os.environ, **(env or {})})
+                             "--endpoint", endpoint, *(extra or [])], env={**os.environ, **(env or {})},
+                            start_new_session=new_session)
     with Client(endpoint, name="probe", timeout=0.5, **(client_options or {})) as client:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

@@ -91,6 +91,27 @@ def apply_lane_limits(lane: LaneConfig) -> None:
             os.environ[var] = str(lane.threads)
 
 
+def own_scheduling_group(nice: int) -> None:
+    """Start a session of this worker's own and give it the lane's ``nice`` (local worker processes).
+
+    Linux desktops group CPU time by session (``autogroup``, on when ``/proc/self/autogroup`` exists and the
+    process is in the root CPU cgroup): the groups share the cores fairly and a process's nice ranks it only
+    among the processes of its own session. In the daemon's session the lanes' nice would order its workers
+    among themselves but not against Krita or Blender, and all of its workers together would get one app's
+    share: the MIDI lane's short jobs wait behind the image and heavy lanes' work. A session per worker gives each
+    lane a share of its own, and the lane's nice, set on the session's group, now ranks it against the hosts."""
+    try:
+        os.setsid()
+    except OSError:  # already a session leader
+        return
+    if nice > 0:
+        try:
+            with open("/proc/self/autogroup", "w") as group:
+                group.write(str(nice))
+        except OSError:  # no autogroup here: the process nice alone applies
+            pass
+
+
 class WorkerRuntime:
     """The plugins, a model cache of its own and the device: everything a job needs, in this process."""
 
@@ -199,6 +220,7 @@ class WorkerSpec:
 def worker_main(spec: WorkerSpec) -> None:
     """Entry point of a local worker process (started with the ``spawn`` method)."""
     logging.basicConfig(level=spec.log_level, format=f"%(asctime)s %(levelname)-7s {spec.name}: %(message)s")
+    own_scheduling_group(spec.config.lanes.get(spec.lane, LaneConfig()).nice)
     os._exit(_serve(spec))
 
 

@@ -17,167 +17,25 @@ import mido
 import numpy as np
 import pytest
 
-from conftest import require_host
+from jack_support import (ARDOUR_SCRIPT, PERIOD, SOUNDFONT, ardour_env, assert_recorded_answers, jack_server, lines,
+                          recorded_onsets, stop, wait_for)
 
-SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 BPM = 120.0
 GRID_S = 60.0 / BPM / 4  # 1/16 at 120 bpm
-# JACK's dummy driver drops the time of every late cycle, so on a loaded machine its timeline (which
-# Ardour records in) runs slow; 1024-frame cycles (21 ms) leave room for scheduling delays.
-PERIOD = "1024"
 PHRASES = [  # (pitch, on s, off s) — four-note phrases, one beat apart each
     [(60, 0.0, 0.22), (64, 0.25, 0.47), (67, 0.5, 0.72), (72, 0.75, 0.97)],
     [(62, 0.0, 0.22), (65, 0.25, 0.47), (69, 0.5, 0.72), (67, 0.75, 0.97)],
     [(64, 0.0, 0.47), (62, 0.5, 0.72), (60, 0.75, 0.97)],
 ]
 
-ARDOUR_SCRIPT = r"""
--- args: session dir, source port, stop file
-local backend = AudioEngine:set_backend("JACK", "ardour", "")
-local s = create_session(arg[1], "take", 48000)
-assert(s, "create_session failed")
-local midi = ARDOUR.DataType("midi")
-local tracks = s:new_midi_track(ARDOUR.ChanCount(midi, 1), ARDOUR.ChanCount(midi, 1), false, ARDOUR.PluginInfo(),
-                                nil, nil, 1, "answer", ARDOUR.PresentationInfo.max_order, ARDOUR.TrackMode.Normal,
-                                false, false)
-local track = tracks:front()
-local input = track:input()
-input:disconnect_all(nil)
-assert(input:connect(input:nth(0), arg[2], nil) == 0, "cannot connect the track input to " .. arg[2])
-track:rec_enable_control():set_value(1, PBD.GroupControlDisposition.NoGroup)
-s:maybe_enable_record(false)
-s:request_roll(ARDOUR.TransportRequestSource.TRS_UI)
-local waited = 0
-while not s:actively_recording() and waited < 10 do sleep(0.05); waited = waited + 0.05 end
-print("READY", s:actively_recording(), input:nth(0):connected_to(arg[2]))
-io.stdout:flush()
-waited = 0
-while waited < 50 do
-  local f = io.open(arg[3], "r")
-  if f then f:close() break end
-  sleep(0.05); waited = waited + 0.05
-end
-s:request_stop(false, false, ARDOUR.TransportRequestSource.TRS_UI)
-sleep(0.5)
-s:save_state("", false, false, false, false, false)
-print("SAVED")
-io.stdout:flush()
-close_session()
-"""
-
-
-class JackSession:
-    """Every process and rtmidi port this test opens on its private JACK server. stop_all closes the ports
-    first (an rtmidi port left to the garbage collector after its server is gone crashes the interpreter),
-    then stops each process by its own PID."""
-
-    def __init__(self):
-        self.procs: list[subprocess.Popen] = []
-        self.ports: list = []
-        self.backend = mido.Backend("mido.backends.rtmidi/UNIX_JACK")
-
-    def open_input(self, name: str, **kw):
-        self.ports.append(self.backend.open_input(name, **kw))
-        return self.ports[-1]
-
-    def open_output(self, name: str, **kw):
-        self.ports.append(self.backend.open_output(name, **kw))
-        return self.ports[-1]
-
-    def start(self, args, **kw) -> subprocess.Popen:
-        proc = subprocess.Popen(args, start_new_session=True, **kw)
-        self.procs.append(proc)
-        return proc
-
-    def stop_all(self):
-        while self.ports:
-            self.ports.pop().close()
-        for proc in reversed(self.procs):
-            stop(proc, signal.SIGTERM)
-
-
-def stop(proc: subprocess.Popen, sig: int) -> None:
-    """Send ``sig`` and wait up to 10 s; a process that hangs is killed."""
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-def lines(proc, into: queue.Queue):
-    def pump():
-        for line in proc.stdout:
-            into.put(line.rstrip("\n"))
-    threading.Thread(target=pump, daemon=True).start()
-
-
-def wait_for(q: queue.Queue, predicate, timeout: float, what: str, seen: list, fail=lambda line: False):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            line = q.get(timeout=0.1)
-        except queue.Empty:
-            continue
-        seen.append(line)
-        if predicate(line):
-            return line
-        if fail(line):
-            break
-    raise AssertionError(f"no {what} within {timeout} s; output so far:\n" + "\n".join(seen[-30:]))
+@pytest.fixture
+def jack(tmp_path, monkeypatch):
+    """A private JACK server (dummy driver) that this test's processes and Ardour use."""
+    yield from jack_server(tmp_path, monkeypatch)
 
 
 def percentile(values, q):
     return float(np.percentile(np.array(values), q))
-
-
-@pytest.fixture
-def jack(tmp_path, monkeypatch):
-    """A private JACK server (dummy driver) that this test's processes and Ardour use."""
-    require_host("jackd", "ardour7-lua", "fluidsynth")
-    if not SOUNDFONT.exists():
-        pytest.fail(f"soundfont missing: {SOUNDFONT} (apt-get install fluid-soundfont-gm)")
-    name = f"muselink-e2e-{os.getpid()}"
-    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
-    monkeypatch.setenv("JACK_NO_START_SERVER", "1")
-    procs = JackSession()
-    log = open(tmp_path / "jackd.log", "w")
-    server = procs.start(["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", PERIOD],
-                         stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if subprocess.run(["jack_lsp"], capture_output=True, timeout=5).returncode == 0:
-            break
-        if server.poll() is not None:
-            pytest.fail(f"jackd exited: {(tmp_path / 'jackd.log').read_text()}")
-        time.sleep(0.2)
-    else:
-        pytest.fail("jackd did not come up within 15 s")
-    yield procs
-    procs.stop_all()
-    log.close()
-    for leftover in Path("/dev/shm").glob(f"jack_sem.*_{name}_*"):  # semaphores of this server's clients
-        leftover.unlink(missing_ok=True)
-
-
-
-def ardour_env(tmp_path: Path) -> dict:
-    """Ardour loads libjack.so.0 at run time; point it at a libjack 1.9.22. Debian 12's libjack 1.9.21
-    garbles a request while Ardour 7.3 creates a track (the server logs 'CheckSize error', then shuts
-    down) in about half of the runs; with 1.9.22 on the client side none of 20 runs broke. python-rtmidi's
-    wheel carries a 1.9.22 (the bridge and this test's ports already talk to the server through it)."""
-    import rtmidi
-
-    site = Path(rtmidi.__file__).resolve().parent.parent
-    bundled = sorted(site.glob("python_rtmidi*/libjack*.so*"))
-    if not bundled:
-        return dict(os.environ)
-    libdir = tmp_path / "libjack"
-    libdir.mkdir(exist_ok=True)
-    (libdir / "libjack.so.0").symlink_to(bundled[0])
-    return {**os.environ, "LD_LIBRARY_PATH": f"{libdir}:{os.environ.get('LD_LIBRARY_PATH', '')}".rstrip(":")}
 
 
 def assert_heard_in_order(heard: list, notes: list, timeout: float = 10.0) -> None:
@@ -260,33 +118,12 @@ def test_ardour_records_the_models_answer_in_order_and_on_the_grid(jack, daemon,
         stop_bridge(bridge)
 
     # the bridge answered what the model returned, and Ardour recorded exactly that
-    takes = sorted(session.glob("interchange/*/midifiles/*.mid"))
-    assert takes, f"Ardour wrote no MIDI source; session files: {sorted(p.name for p in session.rglob('*'))}"
-    rec = mido.MidiFile(takes[-1])
-    t, onsets = 0.0, []
-    for msg in rec:  # iterating a MidiFile yields seconds (Ardour writes no tempo: 120 bpm)
-        t += msg.time
-        if msg.type == "note_on" and msg.velocity > 0:
-            onsets.append((t, msg.note))
-    expected_pitches = [n[2] for a in answers for n in sorted(a["notes"], key=lambda n: (n[0], n[2]))]
-    assert [p for _, p in onsets] == expected_pitches or sorted_by_chord(onsets) == expected_pitches
-    i = 0
-    for a in answers:
-        notes = sorted(a["notes"], key=lambda n: (n[0], n[2]))
-        spb = 60.0 / a["bpm"]
-        got = [t for t, _ in onsets[i:i + len(notes)]]
-        want = [(n[0] - notes[0][0]) / a["ppq"] * spb for n in notes]
-        sent = [t for t, m in heard if m.type == "note_on"][i:i + len(notes)]
-        detail = (f"answer {a['job']}: recorded {[round(g - got[0], 3) for g in got]}, expected {[round(w, 3) for w in want]}, "
-                  f"sent by the bridge {[round(t - sent[0], 3) for t in sent]}")
-        assert len(got) == len(want), detail
-        for g, w in zip(got, want, strict=True):
-            assert abs((g - got[0]) - w) <= GRID_S, detail
-        i += len(notes)
+    take, onsets = recorded_onsets(session)
+    assert_recorded_answers(onsets, answers, [t for t, m in heard if m.type == "note_on"], GRID_S)
 
     # render the recording and check it is not silent
     wav = tmp_path / "answer.wav"
-    subprocess.run(["fluidsynth", "-ni", "-g", "1.0", "-F", str(wav), "-r", "44100", str(SOUNDFONT), str(takes[-1])],
+    subprocess.run(["fluidsynth", "-ni", "-g", "1.0", "-F", str(wav), "-r", "44100", str(SOUNDFONT), str(take)],
                    check=True, capture_output=True, timeout=60)
     with wave.open(str(wav)) as w:
         audio = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float32) / 32768
@@ -301,11 +138,6 @@ def test_ardour_records_the_models_answer_in_order_and_on_the_grid(jack, daemon,
     out = Path(os.environ.get("MUSELINK_REPORT_DIR", tmp_path))
     out.mkdir(parents=True, exist_ok=True)
     (out / "midi-e2e-latency.json").write_text(json.dumps(report, indent=1))
-
-
-def sorted_by_chord(onsets):
-    """Pitches ordered by onset, then pitch (notes of a chord may arrive in any order)."""
-    return [p for _, p in sorted(onsets, key=lambda o: (round(o[0], 2), o[1]))]
 
 
 def stop_bridge(bridge: subprocess.Popen) -> None:

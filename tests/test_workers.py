@@ -109,6 +109,22 @@ def test_heavy_lane_workers_run_at_lower_priority(client):
     assert os.getpriority(os.PRIO_PROCESS, workers["heavy-0"]["pid"]) > os.getpriority(os.PRIO_PROCESS, workers["interactive-0"]["pid"])
 
 
+def test_each_worker_has_a_session_of_its_own_whose_group_carries_the_lanes_nice(client):
+    """Each worker leads its own session (its own CPU share where Linux groups by session), and where autogroup
+    exists the heavy lane's group is niced too, so the lane gives way to the hosts and not only to other lanes."""
+    import os
+
+    assert wait_for(lambda: all(w["pid"] for w in client.status().workers))
+    workers = {w["name"]: w["pid"] for w in client.status().workers}
+    assert all(os.getsid(pid) == pid for pid in workers.values()), workers
+    if os.path.exists(f"/proc/{workers['heavy-0']}/autogroup"):
+        def group_nice(pid: int) -> int:
+            with open(f"/proc/{pid}/autogroup") as fh:
+                return int(fh.read().split("nice")[1])
+
+        assert group_nice(workers["heavy-0"]) == 10 and group_nice(workers["interactive-0"]) == 0
+
+
 def test_lanes_option_sets_worker_counts_and_keeps_each_lanes_defaults():
     """--lanes heavy=4 means four heavy workers, still niced; other lanes keep one; bad items name the problem."""
     from muselink.core.config import default_lanes, parse_lanes

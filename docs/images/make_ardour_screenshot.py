@@ -46,8 +46,8 @@ ENGINE = """<?xml version="1.0" encoding="UTF-8"?>
 """
 EDITOR = """<?xml version="1.0" encoding="UTF-8"?>
 <instant>
-  <LastUsedSnapshot name="clip"/>
-  <Editor zoom="960" left-frame="0" y-origin="0" zoom-focus="ZoomFocusLeft" playhead="0"
+  <LastUsedSnapshot name="{snapshot}"/>
+  <Editor zoom="{zoom}" left-frame="0" y-origin="0" zoom-focus="ZoomFocusLeft" playhead="0"
           show-editor-mixer="0" show-editor-list="0"/>
 </instant>
 """
@@ -74,33 +74,36 @@ def make_session(work: Path) -> Path:
     return work / "session"
 
 
-def dress_for_the_gui(work: Path, session: Path) -> None:
-    """What a user's own Ardour would remember: the dummy engine, the zoom, a tall track, no master strip."""
+def dress_for_the_gui(work: Path, session: Path, snapshot: str = "clip", track: str = "melody",
+                      notes: tuple[int, int] = (59, 81), zoom: int = 960, height: int = 384) -> None:
+    """What a user's own Ardour would remember: the dummy engine, the zoom (samples per pixel), a tall track
+    showing ``notes``, no master strip."""
     config = work / "config" / "ardour7"
+    config.mkdir(parents=True, exist_ok=True)
     (config / ".a7").touch()  # not a first start: no new-user wizard
     (config / "config").write_text(ENGINE.format(now=int(time.time())))
-    (session / "instant.xml").write_text(EDITOR)
-    tree = ET.parse(session / "clip.ardour")
+    (session / "instant.xml").write_text(EDITOR.format(snapshot=snapshot, zoom=zoom))
+    tree = ET.parse(session / f"{snapshot}.ardour")
     root = tree.getroot()
     for route in root.iter("Route"):
         info = route.find("PresentationInfo")
         if route.get("name") == "Master":
             info.set("flags", info.get("flags") + ",Hidden")
-        elif route.get("name") == "melody":
+        elif route.get("name") == track:
             track_id = route.get("id")
     extra = root.find("Extra") if root.find("Extra") is not None else ET.SubElement(root, "Extra")
     state = ET.SubElement(ET.SubElement(extra, "UI"), "GUIObjectState")
-    ET.SubElement(state, "Object", {"id": f"rtav {track_id}", "height": "384", "note-range-min": "59",
-                                    "note-range-max": "81"})
-    tree.write(session / "clip.ardour", encoding="UTF-8", xml_declaration=True)
+    ET.SubElement(state, "Object", {"id": f"rtav {track_id}", "height": str(height), "note-range-min": str(notes[0]),
+                                    "note-range-max": str(notes[1])})
+    tree.write(session / f"{snapshot}.ardour", encoding="UTF-8", xml_declaration=True)
 
 
-def screenshot(work: Path, session: Path) -> Image.Image:
+def screenshot(work: Path, session: Path, snapshot: str = "clip") -> Image.Image:
     """Open the session in Ardour under a private Xvfb; grab the screen once the editor stops changing."""
     xvfb, display = start_xvfb(work / "xvfb.log", screen="1600x900x24")
     env = {**os.environ, "DISPLAY": display, "XDG_CONFIG_HOME": str(work / "config")}
     with open(work / "ardour-gui.log", "w") as log:
-        ardour = subprocess.Popen(["ardour", "-n", "-a", str(session / "clip.ardour")], env=env, stdout=log,
+        ardour = subprocess.Popen(["ardour", "-n", "-a", str(session / f"{snapshot}.ardour")], env=env, stdout=log,
                                   stderr=subprocess.STDOUT, start_new_session=True)
     try:
         last, deadline = None, time.monotonic() + 120

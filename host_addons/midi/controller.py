@@ -171,6 +171,7 @@ class CallResponse:
         first_at = target.beats.tick_to_time(notes.notes[0].start) + answer["shift"]
         self.report("answer", job=job.id, count=len(notes.notes), shift_s=round(answer["shift"], 3),
                     since_release_s=round(now - target.last_release, 3), first_at=round(first_at, 6),
+                    model_s=job.result.meta.get("seconds") if job.result is not None else None,
                     ppq=notes.ppq, bpm=round(target.beats.bpm, 3),
                     notes=[[n.start, n.duration, n.pitch, n.velocity, n.channel] for n in notes.notes])
 

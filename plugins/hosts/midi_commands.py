@@ -112,6 +112,9 @@ def cmd_bridge(args) -> int:
             lat = sorted(engine.latencies)
             report("latency", answers=len(lat), p50_ms=round(_pct(lat, 50) * 1000, 1),
                    p99_ms=round(_pct(lat, 99) * 1000, 1))
+        # replies for jobs this bridge did not send (none, unless the daemon mixed up its clients)
+        report("summary", answers=len(engine.answers), stray_replies=client.stray_replies,
+               protocol_errors=client.protocol_errors)
     finally:
         ports.close(inport, outport)
         client.close()

@@ -74,6 +74,7 @@ class Driver:
         self.deadline = None
         self.last_tick = None
         self.max_gap = 0.0
+        self.wire = None  # what this Krita's client sent and received (tap_wire)
         self.timer = QTimer()
         self.timer.setInterval(50)
         self.timer.timeout.connect(self.tick)
@@ -107,6 +108,10 @@ class Driver:
     def finish(self) -> None:
         self.timer.stop()
         self.report["max_event_gap_s"] = round(self.max_gap, 3)
+        if self.wire is not None:
+            client = self.panel.controller.client
+            self.wire.update(stray_replies=client.stray_replies, protocol_errors=client.protocol_errors)
+            self.report["wire"] = self.wire
         try:
             if not self.report.get("screenshot"):
                 self.screenshot()
@@ -185,6 +190,14 @@ class Driver:
         layers_before = [n.name() for n in doc.rootNode().childNodes()]
         self.report["layers_before"] = layers_before
         self.report["measure_gaps"] = True
+        self.tap_wire()
+        if spec.get("go"):  # wait for the test's signal (it starts every host, then sets them all going)
+            self.dump_marker("ready")
+            yield "the go signal", spec.get("go_timeout", 300), lambda: os.path.exists(spec["go"])
+            self.report["go_at"] = time.time()
+        if spec["scenario"] == "live_paint":
+            yield from self.live_paint(doc, source, width, height)
+            return
         if spec["scenario"] == "live":
             yield from self.live(doc, source, width, height)
             self.report["history"] = panel.history
@@ -292,6 +305,71 @@ class Driver:
         self.report["offered"] = panel.offered.text()
         panel.use_offered.click()
         self.report["prompt_after_use"] = panel.editors["prompt"][1].toPlainText()
+        self.report["history"] = panel.history
+
+    def tap_wire(self) -> None:
+        """Record the id of every job this Krita sends and every job message its client receives (wall time, command,
+        job id, whether it carries a preview, a cancel's reason), so a test can tell that nothing of another host's
+        reaches it."""
+        session, client = self.panel.controller.session, self.panel.controller.client
+        self.wire = wire = {"client": client.name, "submitted": [], "received": [], "live_params": None}
+        dispatch = client._dispatch
+
+        def tapped(message) -> None:
+            job = getattr(message, "job", None)
+            if job:
+                wire["received"].append([round(time.time(), 3), message.command, job,
+                                         getattr(message, "preview", None) is not None, getattr(message, "reason", "")])
+            dispatch(message)
+
+        def submitted(event: str, job) -> None:
+            if event == "submitted":
+                wire["submitted"].append([round(time.time(), 3), job.id, job.capability, job.live])
+                if job.live:
+                    wire["live_params"] = dict(job.params)
+
+        client._dispatch = tapped
+        session.listeners.append(submitted)
+
+    def live_paint(self, doc, source, width, height):
+        """Live mode while the user paints: a stroke every ``stroke_every`` s until the ``stop`` file appears; the
+        '(live)' layer must follow. Dumps the first and the final live layer and the final source."""
+        panel, ctrl, spec = self.panel, self.panel.controller, self.spec
+        app = self.api.krita
+        panel.live_box.setChecked(True)
+        self.note("ticked Live")
+        yield "the first live result", 90, lambda: ctrl.live.applied_seq > 0 and not ctrl.state.busy
+        live_node = ctrl.live_applied.handle.node
+        self.dump("live_first.bgra", live_node.pixelData(0, 0, width, height))
+        x0, y0, bw, bh = spec.get("selection", (80, 60, 160, 120))
+        strokes, every = [], spec.get("stroke_every", 1.0)
+        while not os.path.exists(spec["stop"]) and len(strokes) < spec.get("max_strokes", 60):
+            i = len(strokes)  # a short horizontal stroke, walking down and across the selection
+            w, h = 28, 8
+            x = x0 + 30 + (i * 37) % (bw - 60 - w)
+            y = y0 + 30 + (i * 13) % (bh - 60 - h)
+            colour = bytes((40 * i % 256, 255 - 30 * i % 256, 90 + 50 * i % 166, 255))  # BGRA
+            source.setPixelData(colour * (w * h), x, y, w, h)
+            doc.refreshProjection()
+            strokes.append({"t": round(time.time(), 3), "box": [x, y, w, h], "seq": ctrl.live.seq,
+                            "applied_seq": ctrl.live.applied_seq})
+            due = time.monotonic() + every
+            yield "the next stroke", every + 30, lambda due=due: time.monotonic() >= due
+        last = strokes[-1]["seq"] if strokes else 0
+        yield "live mode to catch up with the last stroke", 90, lambda: (
+            ctrl.live.seq > last and ctrl.live.applied_seq == ctrl.live.seq and not ctrl.session.jobs)
+        self.report.update(strokes=strokes, live_seq=ctrl.live.seq, live_applied_seq=ctrl.live.applied_seq,
+                           live_message=panel.message.text(), caught_up_at=round(time.time(), 3),
+                           live_layers=[n.name() for n in doc.rootNode().childNodes()])
+        self.dump("live_final.bgra", ctrl.live_applied.handle.node.pixelData(0, 0, width, height))
+        self.dump("source_final.bgra", source.pixelData(0, 0, width, height))
+        zoom = app.action("zoom_to_fit")
+        if zoom is not None:
+            zoom.trigger()
+        settle = time.monotonic() + 1.0  # let the canvas and the layer list repaint
+        yield "the canvas to repaint", 10, lambda: time.monotonic() > settle
+        self.screenshot()
+        panel.live_box.setChecked(False)
         self.report["history"] = panel.history
 
     def dump_marker(self, name: str) -> None:
