@@ -6,24 +6,20 @@ installed (``muselink install blender``) in ``BLENDER_USER_RESOURCES``. Writes O
 measured; asserts the basics itself so a failure names the step.
 """
 import json
+import os
 import sys
 import time
 
 import bpy  # first: the bpy module puts Blender's script modules on sys.path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # `blender --python` leaves the script's folder out
 import addon_utils  # noqa: E402
+from blender_scene_support import addon_preferences, flat, textured_material  # noqa: E402
 
 argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
 ENDPOINT, DEAD, TEXTURE, OUTDIR = argv[:4]
 PICTURE = argv[4] if len(argv) > 4 else ""
-MODULES = ("muselink_blender", "bl_ext.user_default.muselink_blender")
 result = {"blender": bpy.app.version_string}
-
-
-def flat(image):
-    values = [0.0] * (image.size[0] * image.size[1] * 4)
-    image.pixels.foreach_get(values)
-    return values
 
 
 def mad(a, b):
@@ -43,16 +39,10 @@ def expect_error(fragment, op, **kwargs):
 
 
 # ---- the add-on, as installed -------------------------------------------------------------------
-module = next((m for m in MODULES if addon_utils.check(m)[1]), None)
-if module is None and not bpy.app.version < (4, 2, 0):
-    bpy.ops.wm.read_userpref()  # the bpy module does not load user preferences by itself
-    module = next((m for m in MODULES if addon_utils.check(m)[1]), None)
-assert module is not None, "muselink add-on is not enabled in this Blender's preferences"
+module, prefs = addon_preferences(DEAD, 1.0)
 result["module"] = module
-prefs = bpy.context.preferences.addons[module].preferences
 
 # ---- daemon down: a clear report, quickly ------------------------------------------------------
-prefs.endpoint, prefs.timeout = DEAD, 1.0
 text, seconds = expect_error("not reachable", bpy.ops.muselink.connect)
 result["down"] = {"report": text, "seconds": round(seconds, 2)}
 prefs.endpoint, prefs.timeout = ENDPOINT, 5.0
@@ -65,14 +55,7 @@ plane = bpy.context.view_layer.objects.active
 assert plane.data.uv_layers, "the plane has no UV map"
 original = bpy.data.images.load(TEXTURE)
 original_pixels = flat(original)
-mat = bpy.data.materials.new("Wall")
-mat.use_nodes = True
-tree = mat.node_tree
-bsdf = next(n for n in tree.nodes if n.type == "BSDF_PRINCIPLED")
-tex = tree.nodes.new("ShaderNodeTexImage")
-tex.image = original
-tree.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
-tree.nodes.active = tex
+mat, tree, tex, bsdf = textured_material("Wall", original)
 plane.data.materials.append(mat)
 bpy.ops.object.camera_add(location=(0, 0, 2.2))
 scene = bpy.context.scene

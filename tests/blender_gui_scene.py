@@ -6,11 +6,15 @@ the modal operator (progress, Esc cancels the daemon job), and the non-blocking 
 ``bpy.app.timers`` callback applies. Everything is driven by timers so Blender's event loop keeps running.
 """
 import json
+import os
 import sys
 import time
 
 import addon_utils
 import bpy
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # `blender --python` leaves the script's folder out
+from blender_scene_support import textured_material  # noqa: E402
 
 ENDPOINT, TEXTURE, OUTDIR = sys.argv[sys.argv.index("--") + 1:][:3]
 MODULE = "muselink_blender"
@@ -73,13 +77,7 @@ def setup():
     prefs.endpoint, prefs.timeout = ENDPOINT, 5.0
     bpy.ops.mesh.primitive_plane_add(size=2.0)
     plane = bpy.context.view_layer.objects.active
-    mat = bpy.data.materials.new("Wall")
-    mat.use_nodes = True
-    tex = mat.node_tree.nodes.new("ShaderNodeTexImage")
-    tex.image = bpy.data.images.load(TEXTURE)
-    bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
-    mat.node_tree.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
-    mat.node_tree.nodes.active = tex
+    mat, _, tex, _ = textured_material("Wall", bpy.data.images.load(TEXTURE))
     plane.data.materials.append(mat)
     state["tex"], state["original"] = tex, tex.image.name
     # 1. modal: a slow job on the heavy lane, then Esc

@@ -17,7 +17,9 @@ import time
 
 import bpy  # first: the bpy module puts Blender's script modules on sys.path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # `blender --python` leaves the script's folder out
 import addon_utils  # noqa: E402
+from blender_scene_support import addon_preferences, flat, textured_material  # noqa: E402
 
 ENDPOINT, TEXTURE, OUTDIR, GO = sys.argv[sys.argv.index("--") + 1:][:4]
 PICTURE = (sys.argv[sys.argv.index("--") + 1:] + [""])[4]
@@ -25,27 +27,10 @@ SYNTH = {"width": 64, "height": 64, "exemplar_size": 64, "scales": 1, "tiling": 
 result = {"blender": bpy.app.version_string}
 
 
-def flat(image):
-    values = [0.0] * (image.size[0] * image.size[1] * 4)
-    image.pixels.foreach_get(values)
-    return values
-
-
 def base_color_image(mat):
     bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
     link = next((k for k in mat.node_tree.links if k.to_socket == bsdf.inputs["Base Color"]), None)
     return link.from_node.image if link is not None and link.from_node.type == "TEX_IMAGE" else None
-
-
-def textured_material(name, image):
-    mat = bpy.data.materials.new(name)
-    mat.use_nodes = True
-    tree = mat.node_tree
-    tex = tree.nodes.new("ShaderNodeTexImage")
-    tex.image = image
-    tree.links.new(tex.outputs["Color"], next(n for n in tree.nodes if n.type == "BSDF_PRINCIPLED").inputs["Base Color"])
-    tree.nodes.active = tex
-    return mat, tex
 
 
 def wait_until(check, timeout, what):
@@ -57,18 +42,16 @@ def wait_until(check, timeout, what):
 
 
 # ---- the add-on, as installed, and its module --------------------------------------------------------
-module = next(m for m in ("muselink_blender", "bl_ext.user_default.muselink_blender") if addon_utils.check(m)[1])
+module, prefs = addon_preferences(ENDPOINT, 5.0)
 deps, runtime = importlib.import_module(f"{module}.deps"), importlib.import_module(f"{module}.host.runtime")
-prefs = bpy.context.preferences.addons[module].preferences
-prefs.endpoint, prefs.timeout = ENDPOINT, 5.0
 
 # ---- scene: a wall (brick texture) and a ball (stone, to be synthesized), camera, sun ------------------
 for obj in list(bpy.data.objects):
     bpy.data.objects.remove(obj)
 brick = bpy.data.images.load(TEXTURE)
 brick_pixels = flat(brick)
-wall, wall_tex = textured_material("Wall", brick)
-stone, _ = textured_material("Stone", brick)
+wall, _, wall_tex, _ = textured_material("Wall", brick)
+stone, *_ = textured_material("Stone", brick)
 bpy.ops.mesh.primitive_plane_add(size=2.6, location=(0, 0.6, 1.3), rotation=(1.5708, 0, 0))
 bpy.context.view_layer.objects.active.data.materials.append(wall)
 bpy.ops.mesh.primitive_plane_add(size=6, location=(0, 0, 0))

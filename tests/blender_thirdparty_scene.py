@@ -5,33 +5,22 @@ Usage: like blender_e2e_scene.py — ``<blender> -b --python blender_thirdparty_
 these capabilities: their form comes from the schema and their outputs are placed by kind. Writes OUTDIR/result.json.
 """
 import json
+import os
 import sys
 
 import bpy  # first: the bpy module puts Blender's script modules on sys.path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # `blender --python` leaves the script's folder out
 import addon_utils  # noqa: E402
+from blender_scene_support import addon_preferences, flat, textured_material  # noqa: E402
 
 argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
 ENDPOINT, TEXTURE, OUTDIR = argv[:3]
-MODULES = ("muselink_blender", "bl_ext.user_default.muselink_blender")
 VALUES = {"p_amount": 0.5, "p_shift": 60, "p_label": "hello", "p_invert": True, "p_channel": "green", "p_seed": 7,
           "p_note": "a note", "p_mix": "green:0.5"}
 result = {"blender": bpy.app.version_string}
 
-
-def flat(image):
-    values = [0.0] * (image.size[0] * image.size[1] * 4)
-    image.pixels.foreach_get(values)
-    return values
-
-
-module = next((m for m in MODULES if addon_utils.check(m)[1]), None)
-if module is None and not bpy.app.version < (4, 2, 0):
-    bpy.ops.wm.read_userpref()
-    module = next((m for m in MODULES if addon_utils.check(m)[1]), None)
-assert module is not None, "muselink add-on is not enabled in this Blender's preferences"
-prefs = bpy.context.preferences.addons[module].preferences
-prefs.endpoint, prefs.timeout = ENDPOINT, 5.0
+module, prefs = addon_preferences(ENDPOINT, 5.0)
 
 for obj in list(bpy.data.objects):
     bpy.data.objects.remove(obj)
@@ -39,14 +28,7 @@ bpy.ops.mesh.primitive_plane_add(size=2.0)
 plane = bpy.context.view_layer.objects.active
 original = bpy.data.images.load(TEXTURE)
 before = flat(original)
-mat = bpy.data.materials.new("Wall")
-mat.use_nodes = True
-tree = mat.node_tree
-bsdf = next(n for n in tree.nodes if n.type == "BSDF_PRINCIPLED")
-tex = tree.nodes.new("ShaderNodeTexImage")
-tex.image = original
-tree.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
-tree.nodes.active = tex
+mat, tree, tex, bsdf = textured_material("Wall", original)
 plane.data.materials.append(mat)
 
 # ---- the panel lists the plugin's capability; its form has one property per parameter type -------------

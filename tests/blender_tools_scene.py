@@ -7,27 +7,22 @@ material's texture as an undoable operator, is measured, then undone; the prompt
 run to the end, used, and its prompt sent. Writes OUTDIR/result.json and the results' pixels as float32 files.
 """
 import json
+import os
 import sys
 import time
-from array import array
 
 import bpy  # first: the bpy module puts Blender's script modules on sys.path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # `blender --python` leaves the script's folder out
 import addon_utils  # noqa: E402
+from blender_scene_support import addon_preferences, flat, textured_material  # noqa: E402
 
 argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
 ENDPOINT, TEXTURE, OUTDIR = argv[:3]
-MODULES = ("muselink_blender", "bl_ext.user_default.muselink_blender")
 TOOLS = [("image.upscale", {"scale": 2, "model": "fast"}), ("image.lineart", {"size": 256, "thickness": 2.0}),
          ("image.cutout", {"model": "portrait"})]
 PROMPT, SEED = "a castle at dawn", 5
 result = {"blender": bpy.app.version_string}
-
-
-def flat(image):
-    values = array("f", [0.0]) * (image.size[0] * image.size[1] * 4)
-    image.pixels.foreach_get(values)
-    return values
 
 
 def dump(name, image):
@@ -50,13 +45,7 @@ def nodes_state():
             "images": sorted(i.name for i in bpy.data.images if i.name.startswith("astronaut"))}
 
 
-module = next((m for m in MODULES if addon_utils.check(m)[1]), None)
-if module is None and not bpy.app.version < (4, 2, 0):
-    bpy.ops.wm.read_userpref()
-    module = next((m for m in MODULES if addon_utils.check(m)[1]), None)
-assert module is not None, "muselink add-on is not enabled in this Blender's preferences"
-prefs = bpy.context.preferences.addons[module].preferences
-prefs.endpoint, prefs.timeout = ENDPOINT, 10.0
+module, prefs = addon_preferences(ENDPOINT, 10.0)
 runtime = __import__(f"{module}.host.runtime", fromlist=["x"])
 ui = __import__(f"{module}.host.ui", fromlist=["x"])
 
@@ -67,15 +56,10 @@ bpy.ops.mesh.primitive_plane_add(size=2.0)
 plane = bpy.context.view_layer.objects.active
 original = bpy.data.images.load(TEXTURE)
 before, ORIGINAL = flat(original), original.name  # names, not references: an undo makes those stale
-mat = bpy.data.materials.new("Wall")
-mat.use_nodes = True
-tree = mat.node_tree
-bsdf = next(n for n in tree.nodes if n.type == "BSDF_PRINCIPLED")
-tex = tree.nodes.new("ShaderNodeTexImage")
-tex.name, tex.image, tex.extension = "Texture", original, "EXTEND"
+mat, tree, tex, bsdf = textured_material("Wall", original)
+tex.name, tex.extension = "Texture", "EXTEND"
 uv = tree.nodes.new("ShaderNodeUVMap")
 tree.links.new(uv.outputs["UV"], tex.inputs["Vector"])
-tree.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
 tree.nodes.active = tex
 plane.data.materials.append(mat)
 bpy.ops.muselink.connect()

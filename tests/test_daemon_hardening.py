@@ -74,41 +74,42 @@ def test_queued_jobs_per_client_are_bounded_with_a_clear_error(daemon_factory, c
         assert isinstance(client.wait(handle, 10), P.Cancelled)
 
 
+@pytest.fixture
+def fake_daemon():
+    """A bare ROUTER socket standing in for the daemon (the test answers, or not, and closes it), and a Client of it."""
+    fake = zmq.Context.instance().socket(zmq.ROUTER)
+    port = fake.bind_to_random_port("tcp://127.0.0.1")
+    client = Client(f"tcp://127.0.0.1:{port}", name="t", timeout=5)
+    try:
+        yield fake, client
+    finally:
+        client.close()
+        fake.close(linger=0)  # a no-op once the test has closed it
+
+
 @pytest.mark.parametrize("attempt", range(20))
-def test_terminal_reply_sent_before_the_daemon_closed_is_delivered_not_replaced(attempt):
+def test_terminal_reply_sent_before_the_daemon_closed_is_delivered_not_replaced(attempt, fake_daemon):
     """A 'daemon' that answers `cancelled` and closes at once: the job ends `cancelled`, never `disconnected`,
     even when the client first looks after both the reply and the disconnect have arrived."""
-    ctx = zmq.Context.instance()
-    fake = ctx.socket(zmq.ROUTER)
-    port = fake.bind_to_random_port("tcp://127.0.0.1")
-    client = Client(f"tcp://127.0.0.1:{port}", name="t", timeout=5)
-    try:
-        handle = client.submit("debug.work")
-        identity, *_ = fake.recv_multipart()
-        for message in (P.Accepted(job=handle.id, lane="heavy"), P.Cancelled(job=handle.id, reason="daemon shutting down")):
-            fake.send_multipart([identity, *P.encode(message)])
-        fake.close(linger=1000)
-        time.sleep(0.3)  # the disconnect event and the replies are both waiting before the first drain
-        assert isinstance(client.wait(handle, 5), P.Cancelled), handle.events
-    finally:
-        client.close()
+    fake, client = fake_daemon
+    handle = client.submit("debug.work")
+    identity, *_ = fake.recv_multipart()
+    for message in (P.Accepted(job=handle.id, lane="heavy"), P.Cancelled(job=handle.id, reason="daemon shutting down")):
+        fake.send_multipart([identity, *P.encode(message)])
+    fake.close(linger=1000)
+    time.sleep(0.3)  # the disconnect event and the replies are both waiting before the first drain
+    assert isinstance(client.wait(handle, 5), P.Cancelled), handle.events
 
 
-def test_jobs_of_a_vanished_daemon_still_end_as_disconnected():
+def test_jobs_of_a_vanished_daemon_still_end_as_disconnected(fake_daemon):
     """With no reply at all, a job in flight when the connection drops ends as `disconnected` promptly."""
-    ctx = zmq.Context.instance()
-    fake = ctx.socket(zmq.ROUTER)
-    port = fake.bind_to_random_port("tcp://127.0.0.1")
-    client = Client(f"tcp://127.0.0.1:{port}", name="t", timeout=5)
-    try:
-        handle = client.submit("debug.work")
-        fake.recv_multipart()
-        fake.close(linger=0)
-        started = time.monotonic()
-        reply = client.wait(handle, 5)
-        assert isinstance(reply, P.Error) and reply.code == "disconnected" and time.monotonic() - started < 2
-    finally:
-        client.close()
+    fake, client = fake_daemon
+    handle = client.submit("debug.work")
+    fake.recv_multipart()
+    fake.close(linger=0)
+    started = time.monotonic()
+    reply = client.wait(handle, 5)
+    assert isinstance(reply, P.Error) and reply.code == "disconnected" and time.monotonic() - started < 2
 
 
 def test_result_metadata_json_cannot_carry_reaches_the_client_as_null(client):
