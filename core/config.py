@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5757"
@@ -32,24 +32,30 @@ def default_endpoint() -> str:
 
 @dataclass
 class LaneConfig:
-    """How a lane's workers run. ``nice`` > 0 lowers their CPU priority; ``threads`` caps the math
+    """How a lane's workers run. ``nice`` > 0 lowers their CPU priority (< 0 raises it where allowed); ``threads`` caps the math
     libraries' thread pools (0 = their default); ``num_cpus``/``num_gpus`` are the Ray resources each
-    actor reserves (0 CPUs: a latency lane's actor is always placed, even on a full cluster)."""
+    actor reserves (0 CPUs: a latency lane's actor is always placed, even on a full cluster). While a job of
+    a ``latency`` lane runs, the local workers of the lanes that ``yields`` are paused (``yielding.py``)."""
 
     workers: int = 1
     nice: int = 0
     threads: int = 0
     num_cpus: float = 0.0
     num_gpus: float = 0.0
+    latency: bool = False
+    yields: bool = False
 
 
 def default_lanes() -> dict[str, LaneConfig]:
-    """One worker per lane, so no model is loaded twice. The interactive lane (MIDI, echo) and the image
-    lane (fast style, image tools) run at full priority; the heavy lane (VGG, diffusion) and the text lane
-    give way: lower priority and a thread budget that leaves a core free for the others."""
+    """One worker per lane, so no model is loaded twice. The interactive lane (MIDI answers, tens of
+    milliseconds) is the latency lane: a higher priority where the system allows it, and while one of its
+    jobs runs the other lanes' workers pause. The image lane (fast style, cut-out: seconds) gives way a
+    little; the heavy lane (VGG, diffusion) and the text lane more: lower priority and a thread budget that
+    leaves a core free for the others."""
     spare = max(1, (os.cpu_count() or 2) - 1)
-    return {"interactive": LaneConfig(), "image": LaneConfig(), "heavy": LaneConfig(nice=10, threads=spare, num_cpus=1.0),
-            "text": LaneConfig(nice=5, threads=spare)}
+    return {"interactive": LaneConfig(nice=-5, latency=True), "image": LaneConfig(nice=4, yields=True),
+            "heavy": LaneConfig(nice=10, threads=spare, num_cpus=1.0, yields=True),
+            "text": LaneConfig(nice=5, threads=spare, yields=True)}
 
 
 @dataclass
@@ -78,7 +84,7 @@ def parse_lanes(text: str, base: dict[str, LaneConfig] | None = None) -> dict[st
         if not sep or not name.strip() or not count.strip().isdigit() or int(count) < 1:
             raise ValueError(f"--lanes item {item!r} must look like lane=N with N >= 1 (e.g. heavy=2)")
         old = lanes.get(name.strip(), LaneConfig())
-        lanes[name.strip()] = LaneConfig(int(count), old.nice, old.threads, old.num_cpus, old.num_gpus)
+        lanes[name.strip()] = replace(old, workers=int(count))
     return lanes
 
 

@@ -31,6 +31,7 @@ from .peers import PeerWatch
 from .registry import Registry
 from .worker import jsonable, resolve_device  # noqa: F401  (re-exported: used by benchmarks and plugins)
 from .workers import WorkerEvent, WorkerSlot
+from .yielding import Yielding
 
 log = logging.getLogger("muselink.daemon")
 TERMINAL_COMMANDS = {b"result", b"cancelled", b"error"}
@@ -111,6 +112,7 @@ class Daemon:
         self.bind()
         self.registry.pm.hook.muselink_configure(config=self.config)
         self.pool = self._make_pool()
+        self.yielding = Yielding(self.pool, self.lane_configs)
         for slot in self.pool.slots:
             self.pool.start(slot)
         if install_signals:
@@ -262,6 +264,7 @@ class Daemon:
         job.cancel_reason = reason
         job.cancel_deadline = time.monotonic() + self.config.cancel_grace_s
         if job.worker is not None:
+            self.yielding.release(job.worker)
             self.pool.send(job.worker, P.Cancel(job=job.job_id))
 
     def _end(self, job: Job, message: P.Message | None, frames: list[Any] | None = None) -> None:
@@ -287,6 +290,8 @@ class Daemon:
             slot.job, slot.state, job.worker = job, "busy", slot
             if not self.pool.send(slot, submit):
                 slot.state = "starting"  # it died between its hello and now; its exit event restarts it
+            else:
+                self.yielding.started(slot)
 
     def _worker_event(self, event: WorkerEvent) -> None:
         slot = event.slot
@@ -307,6 +312,7 @@ class Daemon:
             return
         if bytes(frames[1].bytes) in TERMINAL_COMMANDS:
             slot.job, slot.state, job.worker = None, "idle", None
+            self.yielding.ended(slot)
             if job.cancel_reason and bytes(frames[1].bytes) == b"cancelled":
                 self._end(job, P.Cancelled(job=job.job_id, reason=job.cancel_reason))
             else:
@@ -316,7 +322,8 @@ class Daemon:
 
     def _worker_exit(self, slot: WorkerSlot, event: WorkerEvent) -> None:
         job, reason = slot.job, slot.kill_reason
-        slot.job, slot.pid = None, None
+        slot.job, slot.pid, slot.paused = None, None, False
+        self.yielding.ended(slot, exited=True)
         if job is not None:
             job.worker = None
             name = job.capability.name
@@ -345,6 +352,7 @@ class Daemon:
     def _supervise(self) -> None:
         """Restart workers whose back-off is over; enforce cancel grace periods and memory caps."""
         now = time.monotonic()
+        self.yielding.tick()
         for slot in self.pool.slots:
             if slot.state == "waiting" and now >= slot.retry_at:
                 self.pool.start(slot)
@@ -361,6 +369,8 @@ class Daemon:
     # ---- shutdown -------------------------------------------------------------------------
     def _shutdown(self) -> None:
         log.info("shutting down: cancelling %d job(s)", len(self.jobs))
+        self.yielding.enabled = False
+        self.yielding.release_all()
         for lane in self.lanes.values():
             for job in lane.drain():
                 self._end(job, P.Cancelled(job=job.job_id, reason="daemon shutting down"))

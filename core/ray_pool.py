@@ -130,6 +130,11 @@ class RayPool:
 
         threading.Thread(target=wait_ready, daemon=True).start()
 
+    can_pause = False  # actors may run on other machines: latency lanes do not pause them
+
+    def pause(self, slot: WorkerSlot, paused: bool) -> bool:
+        return False
+
     def kill(self, slot: WorkerSlot, reason: str) -> None:
         slot.kill_reason = reason
         actor, slot.handle = slot.handle, None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -80,12 +81,16 @@ def jsonable(value: object, depth: int = 0) -> object:
 
 
 def apply_lane_limits(lane: LaneConfig) -> None:
-    """Lower this process's CPU priority and cap math-library threads, before any heavy import."""
-    if lane.nice > 0 and hasattr(os, "nice"):
+    """Set this process's CPU priority and cap math-library threads, before any heavy import. A positive
+    ``nice`` lowers the priority; a negative one raises it where the system allows (root, CAP_SYS_NICE, or a
+    nice limit such as the one audio setups give the ``audio`` group, as JACK asks for real-time), else the
+    worker stays at normal priority."""
+    if lane.nice and hasattr(os, "nice"):
         try:
             os.nice(lane.nice)
         except OSError:
-            log.warning("could not lower the priority of this worker")
+            log.log(logging.DEBUG if lane.nice < 0 else logging.WARNING,
+                    "could not set this worker's priority to nice %d; it runs at normal priority", lane.nice)
     if lane.threads > 0:
         for var in THREAD_VARS:
             os.environ[var] = str(lane.threads)
@@ -104,11 +109,23 @@ def own_scheduling_group(nice: int) -> None:
         os.setsid()
     except OSError:  # already a session leader
         return
-    if nice > 0:
+    if nice:
         try:
             with open("/proc/self/autogroup", "w") as group:
                 group.write(str(nice))
-        except OSError:  # no autogroup here: the process nice alone applies
+        except OSError:  # no autogroup here, or not allowed to raise it: the process nice alone applies
+            pass
+
+
+def continue_when_orphaned() -> None:
+    """Ask Linux to send SIGCONT to this worker when the broker dies: a worker paused for a latency job
+    (``yielding.py``) then resumes, finds itself orphaned and exits, instead of staying stopped forever."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGCONT))  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
             pass
 
 
@@ -221,6 +238,7 @@ def worker_main(spec: WorkerSpec) -> None:
     """Entry point of a local worker process (started with the ``spawn`` method)."""
     logging.basicConfig(level=spec.log_level, format=f"%(asctime)s %(levelname)-7s {spec.name}: %(message)s")
     own_scheduling_group(spec.config.lanes.get(spec.lane, LaneConfig()).nice)
+    continue_when_orphaned()
     os._exit(_serve(spec))
 
 

@@ -42,6 +42,7 @@ class WorkerSlot:
     retry_at: float = 0.0
     backoff: float = 0.0
     kill_reason: str | None = None  # why the broker stopped it: "cancel" | "out_of_memory" | "shutdown"
+    paused: bool = False  # stopped for a while so a latency lane's job runs alone (yielding.py)
     stats: dict[str, Any] = field(default_factory=dict)
     handle: Any = None  # the pool's own handle (a Process, an actor)
 
@@ -49,7 +50,8 @@ class WorkerSlot:
         models = self.stats.get("models", {})
         return {"name": self.name, "lane": self.lane, "pid": self.pid, "state": self.state, "restarts": self.restarts,
                 "job": self.job.job_id if self.job is not None else None, "device": self.stats.get("device"),
-                "models": sorted(models.get("loaded", {})), "rss_bytes": self.stats.get("rss_bytes", 0)}
+                "models": sorted(models.get("loaded", {})), "rss_bytes": self.stats.get("rss_bytes", 0),
+                "paused": self.paused}
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,20 @@ class LocalPool:
         process = self._mp.Process(target=worker_main, args=(spec,), name=f"muselink-{slot.name}", daemon=True)
         process.start()
         slot.handle, slot.pid, slot.state = process, process.pid, "starting"
-        slot.started_at, slot.kill_reason, slot.stats = time.monotonic(), None, {}
+        slot.started_at, slot.kill_reason, slot.stats, slot.paused = time.monotonic(), None, {}, False
+
+    can_pause = hasattr(signal, "SIGSTOP")
+
+    def pause(self, slot: WorkerSlot, paused: bool) -> bool:
+        """Stop (SIGSTOP) or continue (SIGCONT) a worker process; False when it is not there."""
+        if slot.pid is None:
+            return False
+        try:
+            os.kill(slot.pid, signal.SIGSTOP if paused else signal.SIGCONT)
+        except OSError:
+            return False
+        slot.paused = paused
+        return True
 
     def kill(self, slot: WorkerSlot, reason: str) -> None:
         """Stop a worker at once (its exit arrives as an event); ``reason`` is remembered for it."""
