@@ -125,7 +125,7 @@ class Daemon:
         try:
             while not self._stop.is_set():
                 try:
-                    self._loop_once(200)
+                    self._loop_once(50 if self.yielding.paused else 200)
                 except zmq.ContextTerminated:
                     raise
                 except Exception:  # last resort: log and keep serving every other client
