@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from .config import LaneConfig
 
 MAX_PAUSE_S = 1.0
-PAUSE_SHARE = 0.5
+PAUSE_SHARE = 0.25  # a musician's phrase every few seconds is always paused for; a flood of jobs mostly is not
 
 
 class Pausable(Protocol):
