@@ -164,7 +164,7 @@ def _transparency_mask(doc, target: KritaTarget, output, meta) -> Applied:
     selection.setPixelData(mask_bytes(output.payload, target.bounds), x, y, w, h)
     app = Krita.instance()
     action = app.action("add_new_transparency_mask")
-    if action is not None and app.activeWindow() is not None and app.activeDocument() == doc:
+    if action is not None and _show(app, doc):
         before = {n.uniqueId() for n in source.childNodes()}
         kept = doc.selection()
         doc.setActiveNode(source)
@@ -188,6 +188,22 @@ def _transparency_mask(doc, target: KritaTarget, output, meta) -> Applied:
     source.addChildNode(mask, None)
     doc.refreshProjection()
     return Applied(kind="selection", name=name, handle=mask)
+
+
+def _show(app, doc) -> bool:
+    """True when a window's active view shows ``doc``, so Krita's actions act on it; if the user moved to another
+    document meanwhile, its view is brought back in that window. Focus is not taken: results also arrive while
+    the user works in another application, when Krita has no active window. False without a window."""
+    for window in app.windows():
+        view = next((v for v in window.views() if v.document() == doc), None)
+        if view is None:
+            continue
+        active = window.activeView()
+        if active is None or active.document() != doc:
+            window.showView(view)
+            active = window.activeView()
+        return active is not None and active.document() == doc
+    return False
 
 
 def _activate(doc, node) -> None:
