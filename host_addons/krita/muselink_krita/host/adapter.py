@@ -8,11 +8,13 @@ has no window); ``text`` → offered to the panel (nothing in the document chang
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 from typing import NamedTuple
 
 from krita import Krita, Selection
-from PyQt5.QtCore import QTimer
+from PyQt5.QtCore import QEventLoop, QTimer
+from PyQt5.QtWidgets import QApplication
 
 from ..deps import Applied, Bounds, Capture, HostInfo, hostspec
 from ..form import KRITA
@@ -165,15 +167,23 @@ def _transparency_mask(doc, target: KritaTarget, output, meta) -> Applied:
     app = Krita.instance()
     action = app.action("add_new_transparency_mask")
     if action is not None and _show(app, doc):
-        before = {n.uniqueId() for n in source.childNodes()}
+        before = {n.uniqueId() for n in _walk(doc.rootNode())}
         kept = doc.selection()
+        # Krita activates a layer added a moment ago (this job's image output) from its event loop: let that happen
+        # first, or the action puts the mask on that layer
+        QApplication.processEvents(QEventLoop.ExcludeUserInputEvents)
         doc.setActiveNode(source)
         # with nothing selected the action makes a plain mask (one undo step: undo removes it); with a selection it
         # would consume it, and undo would bring back a selection the user never made. The pixels go in after.
         doc.setSelection(None)
+        _until(lambda: (doc.activeNode() is not None and doc.activeNode().uniqueId() == source.uniqueId()))
         action.trigger()
         doc.waitForDone()
-        made = [n for n in source.childNodes() if n.uniqueId() not in before and n.type() == "transparencymask"]
+        made = [n for n in _walk(doc.rootNode()) if n.uniqueId() not in before and n.type() == "transparencymask"]
+        if made and made[0].parentNode().uniqueId() != source.uniqueId():
+            # Krita put it on the node it had just made active (the layer this job added a moment ago): move it
+            made[0].remove()
+            source.addChildNode(made[0], None)
         if kept is not None:
             doc.setSelection(kept)
         doc.setActiveNode(source)  # Krita made the new mask active; the user keeps working on the layer
@@ -188,6 +198,24 @@ def _transparency_mask(doc, target: KritaTarget, output, meta) -> Applied:
     source.addChildNode(mask, None)
     doc.refreshProjection()
     return Applied(kind="selection", name=name, handle=mask)
+
+
+def _walk(node):
+    for child in node.childNodes():
+        yield child
+        yield from _walk(child)
+
+
+def _until(done, timeout: float = 2.0) -> bool:
+    """Let Qt deliver events until ``done()`` (Krita applies some changes, such as the active node, from its
+    event loop: an action triggered before then acts on the node that was active, e.g. the layer just added)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        QApplication.processEvents(QEventLoop.ExcludeUserInputEvents)
+        time.sleep(0.01)
+    return True
 
 
 def _show(app, doc) -> bool:
