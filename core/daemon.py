@@ -30,11 +30,10 @@ from .lanes import Job, Lane
 from .peers import PeerWatch
 from .registry import Registry
 from .worker import jsonable, resolve_device  # noqa: F401  (re-exported: used by benchmarks and plugins)
-from .workers import WorkerEvent, WorkerSlot
+from .workers import TERMINAL_COMMANDS, WorkerEvent, WorkerSlot
 from .yielding import Yielding
 
 log = logging.getLogger("muselink.daemon")
-TERMINAL_COMMANDS = {b"result", b"cancelled", b"error"}
 STABLE_AFTER_S = 30.0  # a worker that lived this long before dying restarts without back-off
 MAX_BACKOFF_S = 30.0
 

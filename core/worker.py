@@ -26,7 +26,7 @@ import zmq
 from muselink.bridge import protocol as P
 from muselink.bridge.fields import ProtocolError
 
-from . import __version__
+from . import __version__, shm
 from .capability import JobCancelled, JobContext
 from .config import DaemonConfig, LaneConfig
 
@@ -147,6 +147,7 @@ class WorkerRuntime:
         self.models = ModelCache(config.model_memory_bytes)
         self._device: str | None = None
         self.jobs_run = 0
+        self.link_stats: Callable[[], dict[str, Any]] = dict  # the shared-memory link's, for local workers
 
     def device(self) -> str:
         """Resolved on first use (importing torch only for capabilities that ask)."""
@@ -161,7 +162,8 @@ class WorkerRuntime:
         return self._device
 
     def stats(self) -> dict[str, Any]:
-        return {"models": self.models.stats(), "device": self._device, "rss_bytes": rss_bytes(), "jobs": self.jobs_run}
+        return {"models": self.models.stats(), "device": self._device, "rss_bytes": rss_bytes(), "jobs": self.jobs_run,
+                "shm": self.link_stats()}
 
     def over_memory(self) -> bool:
         cap = self.config.worker_memory_bytes
@@ -232,6 +234,7 @@ class WorkerSpec:
     config: DaemonConfig
     broker_pid: int
     log_level: int = logging.WARNING
+    shm_probe: list[int] | None = None  # a slot of the broker's to map: big frames then travel in shared memory
 
 
 def worker_main(spec: WorkerSpec) -> None:
@@ -252,7 +255,15 @@ def _serve(spec: WorkerSpec) -> int:
     outbox = context.socket(zmq.PULL)
     outbox_address = f"inproc://{spec.name}-out"
     outbox.bind(outbox_address)
-    sock.send_multipart(P.encode(P.Hello(client=spec.name)))
+    link = shm.WorkerLink(spec.shm_probe)
+    runtime.link_stats = link.stats
+
+    def send(frames: list[Any]) -> None:
+        sock.send_multipart(link.pack(frames), copy=False)
+
+    send(P.encode(P.Hello(client=spec.name)))
+    if link.probe is not None:
+        sock.send_multipart(shm.control(b"probe", link.probe))
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)
     poller.register(outbox, zmq.POLLIN)
@@ -274,8 +285,8 @@ def _serve(spec: WorkerSpec) -> int:
             push.close()
 
     def send_stats() -> None:
-        sock.send_multipart(P.encode(P.Status(protocol=P.PROTOCOL_VERSION, daemon_version=__version__,
-                                              plugins=runtime.stats())))
+        send(P.encode(P.Status(protocol=P.PROTOCOL_VERSION, daemon_version=__version__,
+                               plugins=runtime.stats())))
 
     stop = threading.Event()  # SIGTERM from the broker: leave cleanly (plugins' shutdown hooks run)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -286,23 +297,30 @@ def _serve(spec: WorkerSpec) -> int:
         if outbox in events:
             while True:
                 try:
-                    sock.send_multipart(outbox.recv_multipart(zmq.NOBLOCK, copy=False), copy=False)
+                    send(outbox.recv_multipart(zmq.NOBLOCK, copy=False))
                 except zmq.Again:
                     break
         if current is not None and not current[2].is_alive():
             current[2].join()
             while outbox.poll(0):  # the job's last frames
-                sock.send_multipart(outbox.recv_multipart(copy=False), copy=False)
+                send(outbox.recv_multipart(copy=False))
             current = None
             if runtime.over_memory():
                 exit_code = EXIT_OUT_OF_MEMORY
                 break
         if sock in events:
             frames = sock.recv_multipart(copy=False)
+            if shm.is_control(frames):
+                link.control(frames)
+                continue
             try:
-                msg = P.decode(frames, P.CLIENT_MESSAGES)
-            except ProtocolError as exc:
-                log.error("bad message from the broker: %s", exc.message)
+                msg = P.decode(link.unpack(frames), P.CLIENT_MESSAGES)
+            except (ProtocolError, ValueError) as exc:
+                log.error("bad message from the broker: %s", getattr(exc, "message", exc))
+                job = P.job_of(frames[:-1])
+                if job is not None:
+                    send(P.encode(P.Error(code="internal", job=job, message=f"worker {spec.name} could not read "
+                                          f"this job: {getattr(exc, 'message', exc)}")))
                 continue
             if isinstance(msg, P.Submit) and current is not None:
                 current[2].join(5.0)  # the broker sends the next job once the last one's terminal reply went out
@@ -314,12 +332,13 @@ def _serve(spec: WorkerSpec) -> int:
                 current = (msg.job, cancel, thread)
                 thread.start()
             elif isinstance(msg, P.Submit) and current is not None:
-                sock.send_multipart(P.encode(P.Error(code="internal", job=msg.job,
-                                                     message=f"worker {spec.name} is busy with job {current[0]}")))
+                send(P.encode(P.Error(code="internal", job=msg.job,
+                                      message=f"worker {spec.name} is busy with job {current[0]}")))
             elif isinstance(msg, P.Cancel) and current is not None and current[0] == msg.job:
                 current[1].set()
             elif isinstance(msg, P.StatusRequest):
                 send_stats()
+        link.trim()
         if stop.is_set():
             break
         if os.getppid() != spec.broker_pid:
@@ -333,4 +352,5 @@ def _serve(spec: WorkerSpec) -> int:
     sock.close()
     outbox.close(linger=0)
     context.term()
+    link.close()
     return exit_code

@@ -22,10 +22,12 @@ import zmq
 from muselink.bridge import protocol as P
 from muselink.bridge.fields import ProtocolError
 
+from . import shm
 from .config import DaemonConfig
 from .worker import EXIT_OUT_OF_MEMORY, WorkerSpec, rss_bytes, worker_main
 
 log = logging.getLogger("muselink.workers")
+TERMINAL_COMMANDS = {b"result", b"cancelled", b"error"}  # a job's one last reply
 
 
 @dataclass(eq=False)
@@ -51,7 +53,7 @@ class WorkerSlot:
         return {"name": self.name, "lane": self.lane, "pid": self.pid, "state": self.state, "restarts": self.restarts,
                 "job": self.job.job_id if self.job is not None else None, "device": self.stats.get("device"),
                 "models": sorted(models.get("loaded", {})), "rss_bytes": self.stats.get("rss_bytes", 0),
-                "paused": self.paused}
+                "paused": self.paused, "shared_memory": self.stats.get("shm", {})}
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,8 @@ def describe_exit(code: int | None) -> str:
 
 
 class LocalPool:
-    """Workers as local processes, talking to the broker over one ROUTER socket on ``ipc://``."""
+    """Workers as local processes, talking to the broker over one ROUTER socket on ``ipc://``; frames of a
+    megabyte or more travel in shared memory (``shm.py``)."""
 
     kind = "local"
 
@@ -99,11 +102,14 @@ class LocalPool:
         self._by_name = {slot.name.encode(): slot for slot in self.slots}
         self._mp = multiprocessing.get_context("spawn")
         self._memory_checked = 0.0
+        self.link = shm.BrokerLink()
 
     # ---- lifecycle ------------------------------------------------------------------------
     def start(self, slot: WorkerSlot) -> None:
         spec = WorkerSpec(name=slot.name, lane=slot.lane, endpoint=self.endpoint, config=self.config,
-                          broker_pid=os.getpid(), log_level=logging.getLogger().getEffectiveLevel())
+                          broker_pid=os.getpid(), log_level=logging.getLogger().getEffectiveLevel(),
+                          shm_probe=self.link.probe)
+        self.link.gone(slot.name, slot.pid)
         process = self._mp.Process(target=worker_main, args=(spec,), name=f"muselink-{slot.name}", daemon=True)
         process.start()
         slot.handle, slot.pid, slot.state = process, process.pid, "starting"
@@ -145,12 +151,20 @@ class LocalPool:
 
     def close(self) -> None:
         self.router.close(linger=0)
+        self.link.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     # ---- messages -------------------------------------------------------------------------
     def send(self, slot: WorkerSlot, message: P.Message) -> bool:
+        frames = self.link.pack(slot.name, P.encode(message), job=isinstance(message, P.Submit))
+        if self._send(slot.name, frames):
+            return True
+        self.link.unsent(slot.name)
+        return False
+
+    def _send(self, name: str, frames: list[Any]) -> bool:
         try:
-            self.router.send_multipart([slot.name.encode(), *P.encode(message)], copy=False)
+            self.router.send_multipart([name.encode(), *frames], copy=False)
             return True
         except zmq.ZMQError:  # not connected (starting, or just died): the exit event follows
             return False
@@ -168,19 +182,39 @@ class LocalPool:
                 except zmq.Again:
                     break
                 slot = self._by_name.get(frames[0].bytes)
-                if slot is not None:
-                    found.append(self._classify(slot, frames[1:]))
+                event = self._classify(slot, frames[1:]) if slot is not None else None
+                if event is not None:
+                    found.append(event)
         for slot in self.slots:
             process = slot.handle
             if process is not None and slot.state != "stopped" and process.sentinel in ready:
                 process.join(1)
                 code = process.exitcode
                 slot.handle = None
+                self.link.gone(slot.name, slot.pid)
                 found.append(WorkerEvent("exit", slot, code=code, detail=describe_exit(code)))
+        pids = {slot.name: slot.pid for slot in self.slots}
+        for name, pid, release in self.link.releases():
+            if pids.get(name) == pid:
+                self._send(name, release)
+        self.link.trim()
         return found
 
-    def _classify(self, slot: WorkerSlot, frames: list[Any]) -> WorkerEvent:
-        command = bytes(frames[1].bytes) if len(frames) > 1 else b""
+    def _classify(self, slot: WorkerSlot, frames: list[Any]) -> WorkerEvent | None:
+        if shm.is_control(frames):
+            answer = self.link.control(slot.name, frames)
+            if answer is not None:
+                self._send(slot.name, answer)
+            return None
+        try:
+            frames = self.link.unpack(slot.name, slot.pid, frames)
+        except ValueError as exc:  # the job's frames are lost: end it with an error instead of waiting forever
+            log.error("worker %s sent frames that cannot be read: %s", slot.name, exc)
+            frames = [zmq.Frame(f) for f in P.encode(P.Error(code="internal", job=P.job_of(frames[:-1]), message=(
+                f"the result of worker {slot.name} could not be read from shared memory ({exc})")))]
+        command = bytes(shm.buffer_of(frames[1])) if len(frames) > 1 else b""
+        if command in TERMINAL_COMMANDS:
+            self.link.ended(slot.name)
         if command == b"hello":
             return WorkerEvent("ready", slot)
         if command == b"status":
