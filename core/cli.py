@@ -63,8 +63,10 @@ def cmd_status(args) -> int:
         print(f"  lane {name:12s} workers {lane['workers']}  running {lane['running']}  queued {lane['queued']}")
     for w in status.workers:
         models = ", ".join(w.get("models") or []) or "no models loaded"
+        shm = w.get("shared_memory") or {}
+        slots = f"  shared memory {shm.get('slots', 0)} slots {shm.get('bytes', 0) / 2**20:.0f} MiB" if shm.get("sending") else ""
         print(f"  worker {w['name']:14s} pid {w['pid'] or '-':>7}  {w['state']:8s} restarts {w['restarts']}  "
-              f"RSS {w.get('rss_bytes', 0) / 2**20:.0f} MiB  {models}")
+              f"RSS {w.get('rss_bytes', 0) / 2**20:.0f} MiB{slots}  {models}")
     for name, state in status.plugins.get("loaded", {}).items():
         print(f"  plugin {name}: {state}")
     print(f"  {len(status.capabilities)} capabilities (muselink capabilities)")

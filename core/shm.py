@@ -59,14 +59,15 @@ class SlotPool:
         self.limit = limit
         self._slots: dict[int, _Slot] = {}
         self._ids = itertools.count(1)
+        self._probe = 0
 
     @property
     def bytes(self) -> int:
         return sum(s.size for s in list(self._slots.values()))
 
     def stats(self) -> dict[str, int]:
-        """Slots, busy ones, bytes (safe to call from another thread)."""
-        slots = list(self._slots.values())  # one step under the GIL: the owner may be adding a slot
+        """Slots for frames (not the probe), busy ones, bytes; safe to call from another thread."""
+        slots = [s for s in list(self._slots.values()) if s.id != self._probe]  # list(): one step under the GIL
         return {"slots": len(slots), "busy": sum(s.busy for s in slots), "bytes": sum(s.size for s in slots)}
 
     def write(self, data: memoryview) -> list[int] | None:
@@ -83,7 +84,7 @@ class SlotPool:
         slot = self._free_slot(1)
         if slot is None:
             raise OSError("no shared memory slot could be made")
-        slot.busy = True
+        slot.busy, self._probe = True, slot.id
         return [self.pid, slot.fd, slot.id, 1]
 
     def _free_slot(self, nbytes: int) -> _Slot | None:

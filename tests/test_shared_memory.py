@@ -118,7 +118,7 @@ def test_big_canvases_cross_the_workers_in_reused_slots_unchanged(client):
         out = client.run("debug.echo", {"image": ImageData.from_numpy(pixels)}, timeout=60).payloads["image"].to_numpy()
         assert np.array_equal(out, pixels)
     memory = worker(client, "interactive-0")["shared_memory"]
-    assert memory["sending"] and 1 <= memory["slots"] <= 2, memory
+    assert memory["sending"] and 1 <= memory["slots"] <= 2, memory  # one, or two if a release came late
 
 
 def test_a_worker_killed_mid_job_with_a_big_canvas_restarts_and_the_next_canvas_arrives_intact(client):
