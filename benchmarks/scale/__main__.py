@@ -2,8 +2,8 @@
 
     python -m benchmarks scale [--jobs 8] [--size 64] [--iterations 40] [--executors local,ray] [--workers 1,2]
 
-Each configuration starts its own daemon (``--lanes heavy=N --executor E``), warms every worker
-(one job each, model load included), then submits ``--jobs`` ``texture.synthesize`` jobs at once and
+Each configuration starts its own daemon (``--lanes heavy=N --executor E``), waits until every heavy
+worker has started, warms each (one job each, model load included), then submits ``--jobs`` ``texture.synthesize`` jobs at once and
 times them all. Expect close to N x on N free cores (≥ 1.6x for 2 workers on 2 cores).
 """
 from __future__ import annotations
@@ -28,6 +28,10 @@ def throughput(executor: str, workers: int, args) -> float:
     with running_daemon("--executor", executor, "--lanes", f"heavy={workers}") as endpoint, \
             Client(endpoint, name="bench-scale", timeout=120) as client:
         client.hello()
+        deadline = time.monotonic() + 300  # every heavy worker started (a Ray actor takes a while), so each warms once
+        while sum(w["lane"] == "heavy" and w["state"] == "idle" for w in client.status().workers) < workers:
+            assert time.monotonic() < deadline, "heavy workers did not start"
+            time.sleep(0.2)
         warm = [client.submit("texture.synthesize", {"image": exemplar}, params) for _ in range(workers)]
         for handle in warm:
             assert isinstance(client.wait(handle, 600), P.Result), handle.terminal
