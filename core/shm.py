@@ -230,21 +230,42 @@ def _body(frames: list[Any]) -> tuple[bytes, Any]:
         return b"", None
 
 
-class WorkerLink:
-    """A worker's end: the broker's slots mapped here, and a pool of its own for results once the broker
-    has shown it can map them (``shm-on``)."""
+class _LinkEnd:
+    """What both ends have: the other end's slots mapped here, and a pool of their own with its probe slot."""
 
-    def __init__(self, broker_probe: list[int] | None):
+    def __init__(self) -> None:
         self.maps = PeerMaps()
         self.pool: SlotPool | None = None
         self.probe: list[int] | None = None
-        self.sending = False
-        if broker_probe and supported() and self.maps.can_map(broker_probe):
+
+    def _own_pool(self) -> None:
+        if supported():
             try:
                 self.pool = SlotPool()
                 self.probe = self.pool.probe()
             except OSError:
                 self.pool = None
+
+    def trim(self) -> None:
+        """Give back the slots, and drop the other end's mappings, not used for ``IDLE_S`` seconds."""
+        if self.pool is not None:
+            self.pool.trim()
+        self.maps.forget(idle_s=IDLE_S)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+
+
+class WorkerLink(_LinkEnd):
+    """A worker's end: the broker's slots mapped here, and a pool of its own for results once the broker
+    has shown it can map them (``shm-on``)."""
+
+    def __init__(self, broker_probe: list[int] | None):
+        super().__init__()
+        self.sending = False
+        if broker_probe and self.maps.can_map(broker_probe):
+            self._own_pool()
 
     def pack(self, frames: list[Any]) -> list[Any]:
         return pack(frames, self.pool if self.sending else None)[0]
@@ -262,30 +283,15 @@ class WorkerLink:
     def stats(self) -> dict[str, Any]:
         return {"sending": self.sending, **(self.pool.stats() if self.pool is not None else {})}
 
-    def trim(self) -> None:
-        if self.pool is not None:
-            self.pool.trim()
-        self.maps.forget(idle_s=IDLE_S)
 
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
-
-
-class BrokerLink:
+class BrokerLink(_LinkEnd):
     """The broker's end: one pool for every worker's job inputs, and the workers' slots mapped here. Per worker
     (by name): whether big frames go to it in slots, the input slots its job holds, and its result slots that
     ZeroMQ is still sending on to a client."""
 
     def __init__(self) -> None:
-        self.maps = PeerMaps()
-        self.pool: SlotPool | None = SlotPool() if supported() else None
-        self.probe: list[int] | None = None
-        if self.pool is not None:
-            try:
-                self.probe = self.pool.probe()
-            except OSError:
-                self.pool = None
+        super().__init__()
+        self._own_pool()
         self._on: set[str] = set()
         self._inputs: dict[str, list[int]] = {}
         self._sending: list[tuple[str, int, list[tuple[int, Any]]]] = []
@@ -296,14 +302,10 @@ class BrokerLink:
     def pack(self, name: str, frames: list[Any], job: bool) -> list[Any]:
         """``frames`` for worker ``name``; a job's input slots stay busy until :meth:`ended`."""
         packed, ids = pack(frames, self.pool if name in self._on else None)
-        if job and self.pool is not None:
-            self.pool.release(self._inputs.pop(name, []))
+        if job:
+            self.ended(name)
             self._inputs[name] = ids
         return packed
-
-    def unsent(self, name: str) -> None:
-        """The last frames packed for ``name`` could not be sent."""
-        self.ended(name)
 
     def unpack(self, name: str, pid: int | None, frames: list[Any]) -> list[Any]:
         out, held = unpack(frames, self.maps, track=True)
@@ -320,12 +322,12 @@ class BrokerLink:
         return None
 
     def ended(self, name: str) -> None:
-        """Worker ``name``'s job ended: its input slots are free again."""
+        """Worker ``name``'s job ended (or could not be sent): its input slots are free again."""
         if self.pool is not None:
             self.pool.release(self._inputs.pop(name, []))
 
     def gone(self, name: str, pid: int | None) -> None:
-        """Worker ``name`` (process ``pid``) exited or is starting again."""
+        """Worker ``name`` (process ``pid``) exited."""
         self.ended(name)
         self._on.discard(name)
         self._sending = [entry for entry in self._sending if entry[0] != name]
@@ -344,12 +346,3 @@ class BrokerLink:
                 keep.append((name, pid, rest))
         self._sending = keep
         return found
-
-    def trim(self) -> None:
-        if self.pool is not None:
-            self.pool.trim()
-        self.maps.forget(idle_s=IDLE_S)
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()

@@ -109,7 +109,6 @@ class LocalPool:
         spec = WorkerSpec(name=slot.name, lane=slot.lane, endpoint=self.endpoint, config=self.config,
                           broker_pid=os.getpid(), log_level=logging.getLogger().getEffectiveLevel(),
                           shm_probe=self.link.probe)
-        self.link.gone(slot.name, slot.pid)
         process = self._mp.Process(target=worker_main, args=(spec,), name=f"muselink-{slot.name}", daemon=True)
         process.start()
         slot.handle, slot.pid, slot.state = process, process.pid, "starting"
@@ -159,7 +158,7 @@ class LocalPool:
         frames = self.link.pack(slot.name, P.encode(message), job=isinstance(message, P.Submit))
         if self._send(slot.name, frames):
             return True
-        self.link.unsent(slot.name)
+        self.link.ended(slot.name)
         return False
 
     def _send(self, name: str, frames: list[Any]) -> bool:
